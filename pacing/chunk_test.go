@@ -1,0 +1,179 @@
+package pacing
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestParseChunk(t *testing.T) {
+	good := []struct {
+		in   string
+		want ChunkSize
+	}{
+		{"5chars", ChunkSize{5, Chars}},
+		{"5 chars", ChunkSize{5, Chars}},
+		{"1 char", ChunkSize{1, Chars}},
+		{"5CHARS", ChunkSize{5, Chars}},
+		{"1KiB", ChunkSize{1024, Bytes}},
+		{"1 KiB", ChunkSize{1024, Bytes}},
+		{"1KB", ChunkSize{1000, Bytes}},
+		{"1.5KiB", ChunkSize{1536, Bytes}},
+		{"512", ChunkSize{512, Bytes}},
+		{"512 bytes", ChunkSize{512, Bytes}},
+		{"1 byte", ChunkSize{1, Bytes}},
+		{"64B", ChunkSize{64, Bytes}},
+		{"1GiB", ChunkSize{1 << 30, Bytes}},
+	}
+	for _, tc := range good {
+		got, err := ParseChunk(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseChunk(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	bad := []struct{ in, mention string }{
+		{"", "number"},
+		{"chars", "number"},
+		{"0", "at least one byte"},
+		{"0chars", "above zero"},
+		{"-5chars", "number"},
+		{"1.5chars", "whole number"},
+		{"5furlongs", `unknown unit "furlongs"`},
+		{"5 words-ish", "unknown unit"},
+		{"2GiB", "at most"},
+		{"99999999999999999999", "at most"},
+		{"99999999999999999999chars", "whole number"},
+		{"1e3", "unknown unit"},
+		{"1..2KiB", "unknown unit"},
+	}
+	for _, tc := range bad {
+		_, err := ParseChunk(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("ParseChunk(%q) error = %v; want one mentioning %q", tc.in, err, tc.mention)
+		}
+	}
+}
+
+// cutAll feeds the pieces to a fresh chunker and returns the chunks it cut;
+// bytes after the last boundary form the last chunk.
+func cutAll(c ChunkSize, pieces ...[]byte) []string {
+	ch := NewChunker(c)
+	var chunks []string
+	var cur []byte
+	for _, p := range pieces {
+		for len(p) > 0 {
+			n, end := ch.Cut(p)
+			if n == 0 && !end {
+				panic("chunker made no progress")
+			}
+			cur = append(cur, p[:n]...)
+			p = p[n:]
+			if end {
+				chunks = append(chunks, string(cur))
+				cur = nil
+			}
+		}
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, string(cur))
+	}
+	return chunks
+}
+
+func TestChunkers(t *testing.T) {
+	tests := []struct {
+		name   string
+		chunk  ChunkSize
+		pieces []string
+		want   []string
+	}{
+		{"bytes cut at fixed sizes", ChunkSize{3, Bytes}, []string{"abcdefgh"}, []string{"abc", "def", "gh"}},
+		{"bytes carry their count across writes", ChunkSize{3, Bytes}, []string{"ab", "cd", "efg"}, []string{"abc", "def", "g"}},
+		{"chars count code points, not bytes", ChunkSize{2, Chars}, []string{"你好世界ab"}, []string{"你好", "世界", "ab"}},
+		{"chars mixes widths", ChunkSize{3, Chars}, []string{"a中€😀bc"}, []string{"a中€", "😀bc"}},
+		{"chars keep a character whole when a write ends inside it", ChunkSize{1, Chars},
+			[]string{"\xe4", "\xbd\xa0\xe5\xa5", "\xbd"}, []string{"你", "好"}},
+		{"chars treat invalid bytes as one character each", ChunkSize{2, Chars},
+			[]string{"\xff\xfea\x80"}, []string{"\xff\xfe", "a\x80"}},
+		{"chars end a truncated sequence at the next lead byte", ChunkSize{1, Chars},
+			[]string{"\xe4\xbdab"}, []string{"\xe4\xbd", "a", "b"}},
+		{"chars: a truncated sequence split across writes", ChunkSize{2, Chars},
+			[]string{"a\xe4", "b"}, []string{"a\xe4", "b"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var pieces [][]byte
+			for _, p := range tc.pieces {
+				pieces = append(pieces, []byte(p))
+			}
+			got := cutAll(tc.chunk, pieces...)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("chunks = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCharChunkerCanFlushOnlyBetweenCharacters(t *testing.T) {
+	c := NewChunker(ChunkSize{10, Chars})
+	c.Cut([]byte("a\xe4\xbd"))
+	if c.CanFlush() {
+		t.Fatal("CanFlush inside a character")
+	}
+	c.Cut([]byte("\xa0"))
+	if !c.CanFlush() {
+		t.Fatal("!CanFlush after the character completed")
+	}
+}
+
+// checkChunks asserts the properties every chunking must have: the chunks
+// put together are the input, and each is whole in its unit.
+func checkChunks(t *testing.T, c ChunkSize, input []byte, chunks []string) {
+	t.Helper()
+	if got := strings.Join(chunks, ""); got != string(input) {
+		t.Fatalf("chunks joined differ from input: %q vs %q", got, input)
+	}
+	for i, ch := range chunks {
+		last := i == len(chunks)-1
+		switch c.Unit {
+		case Bytes:
+			if len(ch) != c.N && !(last && len(ch) < c.N) {
+				t.Fatalf("chunk %d has %d bytes, want %d", i, len(ch), c.N)
+			}
+		case Chars:
+			if utf8.Valid(input) {
+				if !utf8.ValidString(ch) {
+					t.Fatalf("chunk %d splits a character: %q", i, ch)
+				}
+				if n := utf8.RuneCountInString(ch); n != c.N && !(last && n < c.N) {
+					t.Fatalf("chunk %d has %d chars, want %d", i, n, c.N)
+				}
+			}
+		}
+	}
+}
+
+func FuzzChunkers(f *testing.F) {
+	f.Add([]byte("hello, 世界! 😀 ok"), uint8(3), uint8(5), false)
+	f.Add([]byte("\xff\xe4\xbd\x80abc"), uint8(1), uint8(2), true)
+	f.Fuzz(func(t *testing.T, input []byte, n, split uint8, chars bool) {
+		c := ChunkSize{N: int(n%16) + 1, Unit: Bytes}
+		if chars {
+			c.Unit = Chars
+		}
+		// feed the input in pieces of a fuzzed size
+		step := int(split%7) + 1
+		var pieces [][]byte
+		for rest := input; len(rest) > 0; {
+			k := min(step, len(rest))
+			pieces = append(pieces, rest[:k])
+			rest = rest[k:]
+		}
+		checkChunks(t, c, input, cutAll(c, pieces...))
+		// the same input in one piece cuts the same chunks
+		if a, b := cutAll(c, pieces...), cutAll(c, input); !slices.Equal(a, b) {
+			t.Fatalf("chunks depend on how writes split the input: %q vs %q", a, b)
+		}
+	})
+}

@@ -1,0 +1,49 @@
+package pacing
+
+import (
+	"context"
+	"time"
+)
+
+// Clock tells the time and waits; a Pacer takes it so that tests can run
+// its timing exactly and instantly with a fake one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d, or returns the context's error as soon as ctx ends.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// RealClock is the wall clock. It keeps one timer for all its sleeps, so it
+// is meant to be owned by one stream and is not safe for concurrent use.
+type RealClock struct {
+	timer *time.Timer
+}
+
+// Now returns time.Now().
+func (*RealClock) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or until ctx is done, whichever comes first.
+func (c *RealClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if c.timer == nil {
+		c.timer = time.NewTimer(d)
+	} else {
+		c.timer.Reset(d) // since Go 1.23 Reset needs no drain of the channel
+	}
+	select {
+	case <-c.timer.C:
+		return nil
+	case <-ctx.Done():
+		c.timer.Stop()
+		return context.Cause(ctx)
+	}
+}
+
+// Stop releases the timer.
+func (c *RealClock) Stop() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
