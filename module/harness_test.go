@@ -1,0 +1,164 @@
+package pace
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// This file runs a real Caddy inside the test process and reads from it with
+// a real HTTP client. Caddy holds one running config per process, so tests
+// that start it do not run in parallel.
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// testGlobals keeps a test's Caddy quiet and to itself: no admin endpoint,
+// nothing written to the user's config, errors only in the log.
+const testGlobals = "{\n\tadmin off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n"
+
+// startCaddyfile runs a Caddyfile in which `ADDR` stands for the site's
+// address, and returns the base URL to reach it.
+func startCaddyfile(t testing.TB, caddyfile string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cf := testGlobals + strings.ReplaceAll(caddyfile, "ADDR", "http://"+addr)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Logf("adapt warning: %s", w)
+		}
+	}
+	loadConfig(t, cfg)
+	return "http://" + addr
+}
+
+// loadConfig runs a JSON config until the test ends.
+func loadConfig(t testing.TB, cfg []byte) {
+	t.Helper()
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v\n%s", err, cfg)
+	}
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping caddy: %v", err)
+		}
+	})
+}
+
+// startJSON runs a JSON config with one server listening on a free address,
+// whose routes are given, and returns the base URL.
+func startJSON(t testing.TB, routes string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	cfg := `{
+		"admin": {"disabled": true, "config": {"persist": false}},
+		"logging": {"logs": {"default": {"level": "ERROR"}}},
+		"apps": {"http": {"servers": {"test": {
+			"listen": [` + strconv.Quote(addr) + `],
+			"automatic_https": {"disable": true},
+			"routes": ` + routes + `
+		}}}}
+	}`
+	if !json.Valid([]byte(cfg)) {
+		t.Fatalf("invalid JSON config:\n%s", cfg)
+	}
+	loadConfig(t, []byte(cfg))
+	return "http://" + addr
+}
+
+// read is one Read of a response body, with when it returned.
+type read struct {
+	at   time.Duration // since the request was sent
+	data []byte
+}
+
+// timedResponse is a response read to the end, each Read timed.
+type timedResponse struct {
+	*http.Response
+	reads []read
+	body  []byte
+	ttfb  time.Duration // request sent to first body byte
+	total time.Duration // request sent to end of body
+	err   error         // from reading the body
+}
+
+// fetch sends req and reads the whole body, timing every Read. The client
+// does not ask for compression unless req does.
+func fetch(t testing.TB, client *http.Client, req *http.Request) *timedResponse {
+	t.Helper()
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	tr := &timedResponse{Response: resp}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			at := time.Since(start)
+			if len(tr.reads) == 0 {
+				tr.ttfb = at
+			}
+			tr.reads = append(tr.reads, read{at: at, data: bytes.Clone(buf[:n])})
+			tr.body = append(tr.body, buf[:n]...)
+		}
+		if err != nil {
+			if err != io.EOF {
+				tr.err = err
+			}
+			break
+		}
+	}
+	tr.total = time.Since(start)
+	return tr
+}
+
+func get(t testing.TB, url string, header ...string) *timedResponse {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return fetch(t, nil, req)
+}
+
+// within reports whether got is in [want-below, want+above].
+func within(got, want, below, above time.Duration) bool {
+	return got >= want-below && got <= want+above
+}
+
+// slack is how late a loaded 2-core CI machine, running with -race, may be
+// to deliver a paced body; pacing is never early, so lower bounds are tight.
+const slack = 700 * time.Millisecond
