@@ -73,8 +73,11 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("%s is given both on the pace line and in its block", name)
 		}
 		maxArgs := 1
-		if name == "chunk" {
+		switch name {
+		case "chunk":
 			maxArgs = 2 // chunk 5 chars
+		case "content_type":
+			maxArgs = 3 // content_type text/plain; charset=utf-8
 		}
 		if len(args) == 0 || len(args) > maxArgs {
 			return d.Errf("%s takes %s, got %d arguments: %q", name, argsWanted[name], len(args), strings.Join(args, " "))
@@ -92,7 +95,7 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var argsWanted = map[string]string{
 	"chunk":        "a count and a unit (5chars, 1KiB, 512 bytes)",
 	"interval":     "one duration",
-	"content_type": "one value: auto, keep or a media type",
+	"content_type": "auto, keep or a media type",
 }
 
 func isNumber(s string) bool {

@@ -82,7 +82,7 @@ func ParseChunk(s string) (ChunkSize, error) {
 	}
 	num, unit := s[:i], strings.TrimSpace(s[i:])
 	if num == "" {
-		return ChunkSize{}, fmt.Errorf("%q does not start with a number (want e.g. 5chars, 1KiB, 512 bytes)", s)
+		return ChunkSize{}, fmt.Errorf("%q: does not start with a number (want e.g. 5chars, 1KiB, 512 bytes)", s)
 	}
 	if u, ok := unitNames[strings.ToLower(unit)]; ok {
 		n, err := strconv.Atoi(num)
