@@ -1,0 +1,189 @@
+package pace
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// exampleChecks says, for every file in caddyfile-examples/, what running it
+// must show. A new example without an entry here fails the test.
+var exampleChecks = map[string]func(t *testing.T, base string){
+	"demo/Caddyfile": func(t *testing.T, base string) {
+		page := getHost(t, base+"/")
+		if !bytes.Contains(page.body, []byte("caddy-pace")) || page.Header.Get("X-Accel-Buffering") != "" {
+			t.Errorf("the page itself should arrive unpaced: %d bytes, headers %v", len(page.body), page.Header)
+		}
+		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
+		checkPacedImage(t, base+"/img/rings.png", 1024, 100*time.Millisecond)
+	},
+	"story.Caddyfile": func(t *testing.T, base string) {
+		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
+	},
+	"image.Caddyfile": func(t *testing.T, base string) {
+		checkPacedImage(t, base+"/img/rings.png", 1024, 100*time.Millisecond)
+	},
+	"proxy.Caddyfile": func(t *testing.T, base string) {
+		r := getHost(t, base+"/")
+		if !bytes.Equal(r.body, proxyBody) {
+			t.Fatalf("proxied body differs: %d bytes, want %d", len(r.body), len(proxyBody))
+		}
+		checkTiming(t, r, len(proxyBody)/2048, 50*time.Millisecond)
+	},
+	"gzip.Caddyfile": func(t *testing.T, base string) {
+		checkPacedText(t, base+"/index.html", 200, 50*time.Millisecond, "Accept-Encoding", "gzip")
+		r := getHost(t, base+"/index.html", "Accept-Encoding", "gzip", "Sec-Fetch-Dest", "document")
+		if r.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("a navigation should be compressed: Content-Encoding %q", r.Header.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := io.ReadAll(zr)
+		chunks := (utf8.RuneCount(plain) + 199) / 200
+		if len(r.reads) < chunks/2 {
+			t.Errorf("%d reads of the compressed stream for %d chunks", len(r.reads), chunks)
+		}
+		checkTiming(t, r, chunks, 50*time.Millisecond)
+	},
+	"pace.json": func(t *testing.T, base string) {
+		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
+	},
+}
+
+// proxyBody is what the upstream of proxy.Caddyfile serves in the test.
+var proxyBody = randomBytes(20<<10, 9)
+
+func TestExamples(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(proxyBody)
+	}))
+	defer upstream.Close()
+	t.Setenv("UPSTREAM", upstream.Listener.Addr().String())
+	t.Chdir("..") // examples name their files from the repository root
+
+	var names []string
+	filepath.WalkDir("caddyfile-examples", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name := filepath.Base(path); name == "Caddyfile" || strings.HasSuffix(name, ".Caddyfile") || strings.HasSuffix(name, ".json") {
+			names = append(names, strings.TrimPrefix(filepath.ToSlash(path), "caddyfile-examples/"))
+		}
+		return nil
+	})
+	if len(names) < len(exampleChecks) {
+		t.Errorf("found %d examples, but checks for %d", len(names), len(exampleChecks))
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			check, ok := exampleChecks[name]
+			if !ok {
+				t.Fatalf("example %s has no check in exampleChecks", name)
+			}
+			src, err := os.ReadFile(filepath.Join("caddyfile-examples", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := src
+			if !strings.HasSuffix(name, ".json") {
+				var warnings []caddyconfig.Warning
+				cfg, warnings, err = caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": name})
+				if err != nil {
+					t.Fatalf("adapting: %v", err)
+				}
+				for _, w := range warnings {
+					t.Errorf("adapt warning: %s", w) // examples are formatted and clean
+				}
+			}
+			base := runExample(t, cfg)
+			check(t, base)
+		})
+	}
+}
+
+// runExample runs an example's JSON config with its listeners moved to a
+// free loopback port, the admin endpoint off and the log quiet.
+func runExample(t *testing.T, cfg []byte) string {
+	var c map[string]any
+	if err := json.Unmarshal(cfg, &c); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	c["admin"] = map[string]any{"disabled": true, "config": map[string]any{"persist": false}}
+	c["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}}
+	servers := c["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)
+	for _, s := range servers {
+		srv := s.(map[string]any)
+		srv["listen"] = []string{addr}
+		srv["automatic_https"] = map[string]any{"disable": true}
+	}
+	out, _ := json.Marshal(c)
+	loadConfig(t, out)
+	return "http://" + addr
+}
+
+// getHost is get with the Host the examples serve: localhost.
+func getHost(t *testing.T, url string, header ...string) *timedResponse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Host = "localhost"
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return fetch(t, nil, req)
+}
+
+// checkPacedText fetches a UTF-8 text paced at n chars per chunk and checks
+// that it arrives whole, in whole chunks, on schedule.
+func checkPacedText(t *testing.T, url string, n int, interval time.Duration, header ...string) {
+	t.Helper()
+	r := getHost(t, url, header...)
+	if r.StatusCode != 200 || !utf8.Valid(r.body) || len(r.body) == 0 {
+		t.Fatalf("status %d, %d bytes, valid UTF-8: %v", r.StatusCode, len(r.body), utf8.Valid(r.body))
+	}
+	for i, rd := range r.reads {
+		if c := utf8.RuneCount(rd.data); !utf8.Valid(rd.data) || (c%n != 0 && i != len(r.reads)-1) {
+			t.Fatalf("read %d is not whole chunks of %d characters: %q", i, n, rd.data)
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" {
+		t.Errorf("Content-Type = %q, want application/octet-stream", ct)
+	}
+	chunks := (utf8.RuneCount(r.body) + n - 1) / n
+	if len(r.reads) < chunks/2 {
+		t.Errorf("%d reads for %d chunks", len(r.reads), chunks)
+	}
+	checkTiming(t, r, chunks, interval)
+}
+
+func checkPacedImage(t *testing.T, url string, chunk int, interval time.Duration) {
+	t.Helper()
+	r := getHost(t, url)
+	if ct := r.Header.Get("Content-Type"); ct != "image/png" || !bytes.HasPrefix(r.body, []byte("\x89PNG")) {
+		t.Fatalf("Content-Type %q, %d bytes", ct, len(r.body))
+	}
+	checkTiming(t, r, (len(r.body)+chunk-1)/chunk, interval)
+}
+
+func checkTiming(t *testing.T, r *timedResponse, chunks int, interval time.Duration) {
+	t.Helper()
+	want := time.Duration(chunks-1) * interval
+	if !within(r.total, want, 5*time.Millisecond, slack) {
+		t.Errorf("%d chunks took %v, want %v", chunks, r.total, want)
+	}
+}
