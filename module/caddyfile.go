@@ -49,6 +49,11 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	default:
 		return d.Errf("too many arguments to pace: %q (want [<chunk> [<interval>]])", strings.Join(args, " "))
 	}
+	// Refuse bad values when the config is adapted, not only when it loads,
+	// and at the line that holds them.
+	if _, err := p.parse(); err != nil {
+		return d.Err(err.Error())
+	}
 
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -83,11 +88,9 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("%s takes %s, got %d arguments: %q", name, argsWanted[name], len(args), strings.Join(args, " "))
 		}
 		*field = strings.Join(args, " ")
-	}
-
-	// Refuse bad values when the config is adapted, not only when it loads.
-	if _, err := p.parse(); err != nil {
-		return d.Err(err.Error())
+		if _, err := p.parse(); err != nil {
+			return d.Err(err.Error())
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package pace
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,8 +113,13 @@ func TestBadCaddyfilesAreRefusedWhenAdapted(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.mention) {
 				t.Errorf("error %q\ndoes not say %q", err, tc.mention)
 			}
-			if !strings.Contains(err.Error(), "Caddyfile:") {
-				t.Errorf("error %q does not say where", err)
+			// the line of the bad value: the pace line, or the last line of the block
+			line := strings.Count(tc.caddyfile, "\n") + 2
+			if strings.Count(tc.caddyfile, "\n") > 0 {
+				line--
+			}
+			if where := fmt.Sprintf("Caddyfile:%d", line); !strings.Contains(err.Error(), where) {
+				t.Errorf("error %q does not say %s", err, where)
 			}
 		})
 	}
