@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,14 +36,20 @@ func freeAddr(t testing.TB) string {
 
 // testGlobals keeps a test's Caddy quiet and to itself: no admin endpoint,
 // nothing written to the user's config, errors only in the log.
-const testGlobals = "{\n\tadmin off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n"
+const testGlobals = "\n\tadmin off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n"
 
 // startCaddyfile runs a Caddyfile in which `ADDR` stands for the site's
-// address, and returns the base URL to reach it.
+// address, and returns the base URL to reach it. The test globals join the
+// Caddyfile's own global options block, if it has one.
 func startCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
 	addr := freeAddr(t)
-	cf := testGlobals + strings.ReplaceAll(caddyfile, "ADDR", "http://"+addr)
+	cf := strings.ReplaceAll(caddyfile, "ADDR", "http://"+addr)
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(cf), "{"); ok {
+		cf = "{" + testGlobals + rest
+	} else {
+		cf = "{" + testGlobals + "}\n" + cf
+	}
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
@@ -54,6 +61,15 @@ func startCaddyfile(t testing.TB, caddyfile string) string {
 	}
 	loadConfig(t, cfg)
 	return "http://" + addr
+}
+
+// proxyPaced starts an upstream serving h, and a Caddy that proxies to it
+// with `pace <paceArgs>` in front; it returns Caddy's base URL.
+func proxyPaced(t testing.TB, paceArgs string, h http.Handler) string {
+	t.Helper()
+	upstream := httptest.NewServer(h)
+	t.Cleanup(upstream.Close) // after Caddy stops: cleanups run last-in first-out
+	return startCaddyfile(t, "ADDR {\n\tpace "+paceArgs+"\n\treverse_proxy "+upstream.Listener.Addr().String()+"\n}")
 }
 
 // loadConfig runs a JSON config until the test ends.

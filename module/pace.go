@@ -140,11 +140,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	pw := newPacedWriter(w, r, &h.cfg)
 	defer pw.release()
-	if err := next.ServeHTTP(pw, r); err != nil {
-		return err
+	err := next.ServeHTTP(pw, r)
+	if err == nil {
+		err = pw.close()
 	}
-	return pw.close()
+	if err != nil && r.Context().Err() != nil {
+		// The client went away: not the server's failure. Like
+		// reverse_proxy, report 499, which Caddy logs at debug level.
+		return caddyhttp.Error(statusClientClosedRequest, err)
+	}
+	return err
 }
+
+// statusClientClosedRequest is nginx's code, which Caddy uses too, for a
+// response that the client did not stay to receive.
+const statusClientClosedRequest = 499
 
 // mayHaveBody reports whether the response to r can have a body to pace: not
 // for HEAD, nor for a protocol upgrade or CONNECT, whose "body" is a tunnel.

@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,16 +123,11 @@ func TestImageOneKiBEvery100msKeepsItsType(t *testing.T) {
 
 func TestReverseProxyUpstreamIsPacedAndIntact(t *testing.T) {
 	body := randomBytes(10<<10, 3)
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base := proxyPaced(t, "1KiB 50ms", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-random")
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 		w.Write(body)
 	}))
-	defer upstream.Close()
-	base := startCaddyfile(t, `ADDR {
-		pace 1KiB 50ms
-		reverse_proxy `+upstream.Listener.Addr().String()+`
-	}`)
 	r := get(t, base+"/")
 
 	if sha256.Sum256(r.body) != sha256.Sum256(body) {
@@ -317,4 +311,27 @@ func randomBytes(n int, seed uint64) []byte {
 	b := make([]byte, n)
 	rand.NewChaCha8([32]byte{byte(seed)}).Read(b)
 	return b
+}
+
+func TestCharsStayWholeWhenReadsEndMidCharacter(t *testing.T) {
+	// file_server's copy reads 512 bytes at a time; 512 is no multiple of 3,
+	// so with Chinese text nearly every read ends inside a character.
+	text := strings.Repeat("山里有一座庙，庙里有个老和尚。", 40) // 600 characters, 1800 bytes
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "zh.txt"), []byte(text), 0o644)
+	base := startCaddyfile(t, `ADDR {
+		root * `+root+`
+		pace 7chars 2ms
+		file_server
+	}`)
+	r := get(t, base+"/zh.txt")
+	if string(r.body) != text {
+		t.Fatal("body differs")
+	}
+	for i, rd := range r.reads {
+		if !utf8.Valid(rd.data) {
+			t.Fatalf("read %d splits a character: % x…", i, rd.data[:min(12, len(rd.data))])
+		}
+	}
+	t.Logf("%d characters in %d reads, none split", utf8.RuneCountInString(text), len(r.reads))
 }

@@ -50,7 +50,7 @@ func TestNextHandlerIsReadOnlyAsFastAsChunksLeave(t *testing.T) {
 
 func TestClientThatGoesAwayReleasesTheUpstream(t *testing.T) {
 	upstreamDone := make(chan time.Time, 1)
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base := proxyPaced(t, "10 500ms", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { upstreamDone <- time.Now() }()
 		rc := http.NewResponseController(w)
 		for i := 0; i < 1000; i++ { // 10 s at most
@@ -65,11 +65,6 @@ func TestClientThatGoesAwayReleasesTheUpstream(t *testing.T) {
 			}
 		}
 	}))
-	defer upstream.Close()
-	base := startCaddyfile(t, `ADDR {
-		pace 10 500ms
-		reverse_proxy `+upstream.Listener.Addr().String()+`
-	}`)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
@@ -278,16 +273,11 @@ func TestRangeRequestIsPacedAndExact(t *testing.T) {
 }
 
 func TestTrailersPassThrough(t *testing.T) {
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base := proxyPaced(t, "1KiB 20ms", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Checksum")
 		w.Write([]byte(strings.Repeat("t", 3000)))
 		w.Header().Set("X-Checksum", "abc123")
 	}))
-	defer upstream.Close()
-	base := startCaddyfile(t, `ADDR {
-		pace 1KiB 20ms
-		reverse_proxy `+upstream.Listener.Addr().String()+`
-	}`)
 	r := get(t, base+"/")
 	if len(r.body) != 3000 {
 		t.Fatalf("body has %d bytes, want 3000", len(r.body))
@@ -318,14 +308,9 @@ func TestEarlyHintsPassThrough(t *testing.T) {
 }
 
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	upstream := httptest.NewServer(websocket.Handler(func(ws *websocket.Conn) {
+	base := proxyPaced(t, "1 1s", websocket.Handler(func(ws *websocket.Conn) {
 		io.Copy(ws, ws) // echo
 	}))
-	defer upstream.Close()
-	base := startCaddyfile(t, `ADDR {
-		pace 1 1s
-		reverse_proxy `+upstream.Listener.Addr().String()+`
-	}`)
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/"
 	ws, err := websocket.Dial(wsURL, "", base)
 	if err != nil {
