@@ -26,8 +26,9 @@ type Pacer struct {
 	clock    Clock
 	readSize int
 
-	started bool // the current chunk has had its slot and bytes of it are written
-	stats   Stats
+	started     bool // the current chunk has had its slot and bytes of it are written
+	flushWanted bool // the producer flushed inside a character: flush once it is whole
+	stats       Stats
 }
 
 // Stats counts what a Pacer has done.
@@ -79,6 +80,11 @@ func (p *Pacer) Write(b []byte) (int, error) {
 			if err := p.endChunk(); err != nil {
 				return written, err
 			}
+		} else if p.flushWanted && p.chunker.CanFlush() {
+			p.flushWanted = false
+			if err := p.flush(); err != nil {
+				return written, err
+			}
 		}
 	}
 	return written, nil
@@ -87,9 +93,10 @@ func (p *Pacer) Write(b []byte) (int, error) {
 // Flush pushes out what the current chunk has written so far, for a producer
 // that flushes (a streaming upstream): pacing never holds back bytes that the
 // source meant to send. It keeps a multi-byte character whole: while one is
-// incomplete, the flush waits for the end of the chunk.
+// incomplete, the flush waits until it is complete.
 func (p *Pacer) Flush() error {
 	if !p.chunker.CanFlush() {
+		p.flushWanted = true
 		return nil
 	}
 	return p.flush()
@@ -140,6 +147,7 @@ func (p *Pacer) endChunk() error {
 		return nil
 	}
 	p.started = false
+	p.flushWanted = false
 	p.stats.Chunks++
 	return p.flush()
 }

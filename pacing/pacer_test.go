@@ -96,15 +96,19 @@ func TestPacerPassesBytesThroughWithinTheSlot(t *testing.T) {
 }
 
 func TestPacerFlushPassesOnButNeverSplitsACharacter(t *testing.T) {
-	p, rec := newTestPacer(context.Background(), ChunkSize{3, Chars}, ms(100))
+	p, rec := newTestPacer(context.Background(), ChunkSize{5, Chars}, ms(100))
 	p.Write([]byte("a\xe4"))
-	p.Flush() // inside 你: held back
-	p.Write([]byte("\xbd\xa0"))
-	p.Flush() // now whole: goes out
-	p.Write([]byte("b"))
+	p.Flush() // inside 你: held back until the character is whole
+	p.Write([]byte("\xbd\xa0b"))
+	p.Flush() // between characters: at once
+	p.Write([]byte("cde"))
 	p.Close()
 	want := []string{
-		`0s write "a\xe4"`, `0s write "\xbd\xa0"`, `0s flush`, `0s write "b"`, `0s flush`,
+		`0s write "a\xe4"`,
+		`0s write "\xbd\xa0b"`, `0s flush`, // the held flush, now that 你 is whole
+		`0s flush`,
+		`0s write "cd"`, `0s flush`, // the chunk a你bcd ends
+		`100ms write "e"`, `100ms flush`,
 	}
 	if got := rec.events; strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
