@@ -38,29 +38,91 @@ func freeAddr(t testing.TB) string {
 // nothing written to the user's config, errors only in the log.
 const testGlobals = "\n\tadmin off\n\tpersist_config off\n\tlog {\n\t\tlevel ERROR\n\t}\n"
 
-// startCaddyfile runs a Caddyfile in which `ADDR` stands for the site's
-// address, and returns the base URL to reach it. The test globals join the
-// Caddyfile's own global options block, if it has one.
+// startCaddyfile runs a Caddyfile in which `HOSTPORT` stands for a free
+// loopback address and `ADDR` for http://HOSTPORT, and returns
+// http://HOSTPORT. The test globals join the Caddyfile's own global options
+// block, if it has one.
 func startCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cf := strings.ReplaceAll(caddyfile, "ADDR", "http://"+addr)
-	if rest, ok := strings.CutPrefix(strings.TrimSpace(cf), "{"); ok {
-		cf = "{" + testGlobals + rest
-	} else {
-		cf = "{" + testGlobals + "}\n" + cf
-	}
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
-	}
-	for _, w := range warnings {
-		if !strings.Contains(w.Message, "not formatted") {
-			t.Logf("adapt warning: %s", w)
+	return startOnFreePort(t, func(addr string) []byte {
+		cf := strings.ReplaceAll(caddyfile, "ADDR", "http://HOSTPORT")
+		cf = strings.ReplaceAll(cf, "HOSTPORT", addr)
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(cf), "{"); ok {
+			cf = "{" + testGlobals + rest
+		} else {
+			cf = "{" + testGlobals + "}\n" + cf
 		}
+		cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
+		}
+		for _, w := range warnings {
+			if !strings.Contains(w.Message, "not formatted") {
+				t.Logf("adapt warning: %s", w)
+			}
+		}
+		return cfg
+	})
+}
+
+// startJSON runs a JSON config with one server listening on a free address,
+// whose routes are given, and returns the base URL.
+func startJSON(t testing.TB, routes string) string {
+	t.Helper()
+	return startOnFreePort(t, func(addr string) []byte {
+		cfg := `{
+			"admin": {"disabled": true, "config": {"persist": false}},
+			"logging": {"logs": {"default": {"level": "ERROR"}}},
+			"apps": {"http": {"servers": {"test": {
+				"listen": [` + strconv.Quote(addr) + `],
+				"automatic_https": {"disable": true},
+				"routes": ` + routes + `
+			}}}}
+		}`
+		if !json.Valid([]byte(cfg)) {
+			t.Fatalf("invalid JSON config:\n%s", cfg)
+		}
+		return []byte(cfg)
+	})
+}
+
+// startOnFreePort runs the config that makeConfig makes for a free loopback
+// address until the test ends, and returns http:// and that address. A port
+// that was free when picked can be taken before Caddy binds it (on TCP, or
+// on UDP for HTTP/3); then it tries another.
+func startOnFreePort(t testing.TB, makeConfig func(addr string) []byte) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := freeAddr(t)
+		cfg := makeConfig(addr)
+		err := caddy.Load(cfg, true)
+		if err != nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("port taken before Caddy bound it, trying another: %v", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("loading config: %v\n%s", err, cfg)
+		}
+		stopAtCleanup(t)
+		return "http://" + addr
 	}
-	loadConfig(t, cfg)
-	return "http://" + addr
+}
+
+// loadConfig runs a JSON config until the test ends.
+func loadConfig(t testing.TB, cfg []byte) {
+	t.Helper()
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v\n%s", err, cfg)
+	}
+	stopAtCleanup(t)
+}
+
+func stopAtCleanup(t testing.TB) {
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping caddy: %v", err)
+		}
+	})
 }
 
 // proxyPaced starts an upstream serving h, and a Caddy that proxies to it
@@ -70,40 +132,6 @@ func proxyPaced(t testing.TB, paceArgs string, h http.Handler) string {
 	upstream := httptest.NewServer(h)
 	t.Cleanup(upstream.Close) // after Caddy stops: cleanups run last-in first-out
 	return startCaddyfile(t, "ADDR {\n\tpace "+paceArgs+"\n\treverse_proxy "+upstream.Listener.Addr().String()+"\n}")
-}
-
-// loadConfig runs a JSON config until the test ends.
-func loadConfig(t testing.TB, cfg []byte) {
-	t.Helper()
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v\n%s", err, cfg)
-	}
-	t.Cleanup(func() {
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping caddy: %v", err)
-		}
-	})
-}
-
-// startJSON runs a JSON config with one server listening on a free address,
-// whose routes are given, and returns the base URL.
-func startJSON(t testing.TB, routes string) string {
-	t.Helper()
-	addr := freeAddr(t)
-	cfg := `{
-		"admin": {"disabled": true, "config": {"persist": false}},
-		"logging": {"logs": {"default": {"level": "ERROR"}}},
-		"apps": {"http": {"servers": {"test": {
-			"listen": [` + strconv.Quote(addr) + `],
-			"automatic_https": {"disable": true},
-			"routes": ` + routes + `
-		}}}}
-	}`
-	if !json.Valid([]byte(cfg)) {
-		t.Fatalf("invalid JSON config:\n%s", cfg)
-	}
-	loadConfig(t, []byte(cfg))
-	return "http://" + addr
 }
 
 // read is one Read of a response body, with when it returned.

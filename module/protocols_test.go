@@ -15,9 +15,8 @@ import (
 // HTTP/2 and HTTP/3 (TLS from Caddy's internal CA) and checks that each
 // chunk reaches the client on its own, on schedule.
 func TestEveryProtocolGetsItsChunksFlushed(t *testing.T) {
-	addr := freeAddr(t)                            // TCP for h1 and h2; h3 takes the same port on UDP
 	text := strings.Repeat("你好, paced world! ", 3) // 57 characters
-	startCaddyfile(t, `{
+	base := startCaddyfile(t, `{
 		local_certs
 		skip_install_trust
 		storage file_system `+t.TempDir()+`
@@ -25,11 +24,12 @@ func TestEveryProtocolGetsItsChunksFlushed(t *testing.T) {
 			protocols h1 h2 h3
 		}
 	}
-	https://`+addr+` {
+	https://HOSTPORT {
 		tls internal
 		pace 10chars 100ms
 		respond "`+text+`"
 	}`)
+	addr := strings.TrimPrefix(base, "http://") // TCP for h1 and h2, UDP for h3
 	insecure := &tls.Config{InsecureSkipVerify: true}
 	h3 := &http3.Transport{TLSClientConfig: insecure}
 	defer h3.Close()
