@@ -186,16 +186,32 @@ func fetch(t testing.TB, client *http.Client, req *http.Request) *timedResponse 
 	return tr
 }
 
-func get(t testing.TB, url string, header ...string) *timedResponse {
+// newRequest makes a request with the given header fields, as name, value pairs.
+func newRequest(t testing.TB, method, url string, header ...string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	return fetch(t, nil, req)
+	return req
+}
+
+func get(t testing.TB, url string, header ...string) *timedResponse {
+	t.Helper()
+	return fetch(t, nil, newRequest(t, http.MethodGet, url, header...))
+}
+
+// checkTiming checks that a body paced in chunks spaced by interval took as
+// long as its schedule: never less, and at most slack more.
+func checkTiming(t testing.TB, r *timedResponse, chunks int, interval time.Duration) {
+	t.Helper()
+	want := time.Duration(chunks-1) * interval
+	if !within(r.total, want, 5*time.Millisecond, slack) {
+		t.Errorf("%d chunks took %v, want %v", chunks, r.total, want)
+	}
 }
 
 // within reports whether got is in [want-below, want+above].

@@ -51,12 +51,9 @@ func TestTextFiveCharsEvery100ms(t *testing.T) {
 	if r.ttfb > 300*time.Millisecond {
 		t.Errorf("first bytes after %v, want them at once", r.ttfb)
 	}
-	want := time.Duration(chunks-1) * 100 * time.Millisecond
-	if !within(r.total, want, 5*time.Millisecond, slack) {
-		t.Errorf("%d chunks took %v, want %v", chunks, r.total, want)
-	}
-	t.Logf("%d characters in %d chunks: %d reads, first after %v, all after %v (schedule: %v)",
-		chars, chunks, len(r.reads), r.ttfb, r.total, want)
+	checkTiming(t, r, chunks, 100*time.Millisecond)
+	t.Logf("%d characters in %d chunks: %d reads, first after %v, all after %v",
+		chars, chunks, len(r.reads), r.ttfb, r.total)
 
 	for header, want := range map[string]string{
 		"Content-Type":           "application/octet-stream",
@@ -114,11 +111,8 @@ func TestImageOneKiBEvery100msKeepsItsType(t *testing.T) {
 			t.Errorf("read %d holds %d bytes, not whole chunks of 1 KiB", i, len(rd.data))
 		}
 	}
-	want := time.Duration(chunks-1) * 100 * time.Millisecond
-	if !within(r.total, want, 5*time.Millisecond, slack) {
-		t.Errorf("%d chunks took %v, want %v", chunks, r.total, want)
-	}
-	t.Logf("%d-byte PNG in %d chunks: %d reads, done after %v (schedule: %v)", len(pic), chunks, len(r.reads), r.total, want)
+	checkTiming(t, r, chunks, 100*time.Millisecond)
+	t.Logf("%d-byte PNG in %d chunks: %d reads, done after %v", len(pic), chunks, len(r.reads), r.total)
 }
 
 func TestReverseProxyUpstreamIsPacedAndIntact(t *testing.T) {
@@ -139,10 +133,7 @@ func TestReverseProxyUpstreamIsPacedAndIntact(t *testing.T) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-random" {
 		t.Errorf("Content-Type = %q: a binary type must be kept", ct)
 	}
-	want := 9 * 50 * time.Millisecond
-	if !within(r.total, want, 5*time.Millisecond, slack) {
-		t.Errorf("10 chunks took %v, want %v", r.total, want)
-	}
+	checkTiming(t, r, 10, 50*time.Millisecond)
 }
 
 func TestRespondWritesItsBodyAtOnceAndItIsSplit(t *testing.T) {
@@ -161,9 +152,7 @@ func TestRespondWritesItsBodyAtOnceAndItIsSplit(t *testing.T) {
 	if len(r.reads) < 3 {
 		t.Errorf("reads %q: respond's single write was not split into chunks", got)
 	}
-	if want := 150 * time.Millisecond; !within(r.total, want, 5*time.Millisecond, slack) {
-		t.Errorf("4 chunks took %v, want %v", r.total, want)
-	}
+	checkTiming(t, r, 4, 50*time.Millisecond)
 }
 
 // gzipStream is a text body long enough for encode to compress (over 512 bytes).
@@ -181,7 +170,6 @@ func TestEncodeGzipStillDeliversChunkByChunk(t *testing.T) {
 		file_server
 	}`)
 	chunks := (len(gzipStream) + 199) / 200
-	want := time.Duration(chunks-1) * 60 * time.Millisecond
 
 	t.Run("fetch: octet-stream, which encode leaves alone", func(t *testing.T) {
 		r := get(t, base+"/fox.txt", "Accept-Encoding", "gzip")
@@ -194,9 +182,7 @@ func TestEncodeGzipStillDeliversChunkByChunk(t *testing.T) {
 		if len(r.reads) < chunks/2 {
 			t.Errorf("%d reads for %d chunks", len(r.reads), chunks)
 		}
-		if !within(r.total, want, 5*time.Millisecond, slack) {
-			t.Errorf("took %v, want %v", r.total, want)
-		}
+		checkTiming(t, r, chunks, 60*time.Millisecond)
 	})
 
 	t.Run("navigation: text kept, compressed, and flushed at every chunk", func(t *testing.T) {
@@ -218,9 +204,7 @@ func TestEncodeGzipStillDeliversChunkByChunk(t *testing.T) {
 		if len(r.reads) < chunks/2 {
 			t.Errorf("%d reads of the gzip stream for %d chunks: encode held the chunks back", len(r.reads), chunks)
 		}
-		if !within(r.total, want, 5*time.Millisecond, slack) {
-			t.Errorf("took %v, want %v", r.total, want)
-		}
+		checkTiming(t, r, chunks, 60*time.Millisecond)
 	})
 }
 

@@ -70,10 +70,7 @@ func TestEveryProtocolGetsItsChunksFlushed(t *testing.T) {
 			if len(r.reads) < chunks/2 {
 				t.Errorf("%d reads for %d chunks: chunks were not flushed one by one", len(r.reads), chunks)
 			}
-			want := time.Duration(chunks-1) * 100 * time.Millisecond
-			if !within(r.total, want, 5*time.Millisecond, slack) {
-				t.Errorf("%d chunks took %v, want %v", chunks, r.total, want)
-			}
+			checkTiming(t, r, chunks, 100*time.Millisecond)
 			t.Logf("%s: %d chunks in %d reads, %v", proto, chunks, len(r.reads), r.total)
 		})
 	}

@@ -227,11 +227,7 @@ func TestResponsesWithoutABodyPassThrough(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(tc.method, base+tc.path, nil)
-			for i := 0; i+1 < len(tc.header); i += 2 {
-				req.Header.Set(tc.header[i], tc.header[i+1])
-			}
-			r := fetch(t, nil, req)
+			r := fetch(t, nil, newRequest(t, tc.method, base+tc.path, tc.header...))
 			if r.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d", r.StatusCode, tc.status)
 			}
@@ -267,9 +263,7 @@ func TestRangeRequestIsPacedAndExact(t *testing.T) {
 	if cr := r.Header.Get("Content-Range"); cr != "bytes 1000-4999/8000" {
 		t.Errorf("Content-Range = %q", cr)
 	}
-	if want := 3 * 50 * time.Millisecond; !within(r.total, want, 5*time.Millisecond, slack) {
-		t.Errorf("4 chunks took %v, want %v", r.total, want)
-	}
+	checkTiming(t, r, 4, 50*time.Millisecond)
 }
 
 func TestTrailersPassThrough(t *testing.T) {

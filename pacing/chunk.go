@@ -97,11 +97,8 @@ func ParseChunk(s string) (ChunkSize, error) {
 	if byteNames[strings.ToLower(unit)] {
 		unit = "B"
 	}
-	if strings.IndexFunc(unit, func(r rune) bool { return !unicode.IsLetter(r) }) >= 0 {
-		return ChunkSize{}, fmt.Errorf("%q: unknown unit %q (want bytes, a size unit such as KiB or KB, or chars)", s, unit)
-	}
 	v, err := humanize.ParseBigBytes(num + unit)
-	if err != nil {
+	if err != nil || strings.IndexFunc(unit, func(r rune) bool { return !unicode.IsLetter(r) }) >= 0 {
 		return ChunkSize{}, fmt.Errorf("%q: unknown unit %q (want bytes, a size unit such as KiB or KB, or chars)", s, unit)
 	}
 	if !v.IsInt64() || v.Int64() > MaxChunk {
