@@ -30,12 +30,15 @@ func TestEveryProtocolGetsItsChunksFlushed(t *testing.T) {
 		respond "`+text+`"
 	}`)
 	addr := strings.TrimPrefix(base, "http://") // TCP for h1 and h2, UDP for h3
-	insecure := &tls.Config{InsecureSkipVerify: true}
-	h3 := &http3.Transport{TLSClientConfig: insecure}
+	// One tls.Config each: setting up HTTP/2 adds "h2" to its transport's
+	// NextProtos in place, and a shared config would make the HTTP/1.1
+	// client offer h2 too, then read HTTP/2 frames as HTTP/1.1.
+	insecure := func() *tls.Config { return &tls.Config{InsecureSkipVerify: true} }
+	h3 := &http3.Transport{TLSClientConfig: insecure()}
 	defer h3.Close()
 	clients := map[string]*http.Client{
-		"HTTP/1.1": {Transport: &http.Transport{TLSClientConfig: insecure, DisableCompression: true}},
-		"HTTP/2.0": {Transport: &http.Transport{TLSClientConfig: insecure, ForceAttemptHTTP2: true, DisableCompression: true}},
+		"HTTP/1.1": {Transport: &http.Transport{TLSClientConfig: insecure(), DisableCompression: true}},
+		"HTTP/2.0": {Transport: &http.Transport{TLSClientConfig: insecure(), ForceAttemptHTTP2: true, DisableCompression: true}},
 		"HTTP/3.0": {Transport: h3},
 	}
 	// Caddy issues its certificate in the background: wait for it.
