@@ -1,6 +1,7 @@
 // Package pacing re-emits a byte stream in chunks on a schedule: it finds
-// chunk boundaries (bytes, characters), decides when each chunk may leave,
-// and writes and flushes it then. It knows nothing of Caddy or HTTP beyond
+// chunk boundaries (bytes, characters, words, lines, Server-Sent Events),
+// decides when each chunk may leave (an interval, a rate, jitter), and writes
+// and flushes it then. It knows nothing of Caddy or HTTP beyond
 // an io.Writer and a flush function, so its timing is tested with a fake
 // clock.
 package pacing
@@ -19,16 +20,18 @@ type Unit uint8
 
 // The chunk units.
 const (
-	Bytes Unit = iota // fixed-size slices of the body
-	Chars             // Unicode code points of UTF-8 text, never split
+	Bytes  Unit = iota // fixed-size slices of the body
+	Chars              // Unicode code points of UTF-8 text, never split
+	Words              // up to and including the whitespace after the Nth word
+	Lines              // up to and including the Nth "\n"
+	Events             // up to and including the blank line ending the Nth SSE event
 )
 
+var unitStrings = [...]string{Bytes: "bytes", Chars: "chars", Words: "words", Lines: "lines", Events: "events"}
+
 func (u Unit) String() string {
-	switch u {
-	case Bytes:
-		return "bytes"
-	case Chars:
-		return "chars"
+	if int(u) < len(unitStrings) {
+		return unitStrings[u]
 	}
 	return "unit(" + strconv.Itoa(int(u)) + ")"
 }
@@ -55,24 +58,27 @@ func (c ChunkSize) String() string {
 
 // ByteHint is about how many bytes one chunk holds; it sizes read buffers.
 func (c ChunkSize) ByteHint() int {
-	if c.Unit == Chars {
-		return min(c.N, MaxChunk/utf8Max) * utf8Max
-	}
-	return c.N
+	return min(c.N, MaxChunk/bytesPerUnit[c.Unit]) * bytesPerUnit[c.Unit]
 }
 
-const utf8Max = 4
+// bytesPerUnit is a rough size of one unit: the longest UTF-8 character, a
+// short word, a short line, a short event.
+var bytesPerUnit = [...]int{Bytes: 1, Chars: 4, Words: 8, Lines: 64, Events: 256}
 
 // unitNames maps every accepted spelling of a counted unit to its Unit.
 var unitNames = map[string]Unit{
 	"char": Chars, "chars": Chars,
+	"word": Words, "words": Words,
+	"line": Lines, "lines": Lines,
+	"event": Events, "events": Events,
 }
 
 // byteNames are the spellings of a bare byte count.
 var byteNames = map[string]bool{"": true, "b": true, "byte": true, "bytes": true}
 
 // ParseChunk parses a chunk written as "<n><unit>" or "<n> <unit>": "5chars",
-// "5 chars", "1 char", "1KiB", "1.5 KB", "512", "512 bytes". Sizes take
+// "5 chars", "1 char", "3words", "2 lines", "1 event", "1KiB", "1.5 KB",
+// "512", "512 bytes". Sizes take
 // go-humanize's units (KiB = 1024, KB = 1000); a bare number is bytes.
 func ParseChunk(s string) (ChunkSize, error) {
 	s = strings.TrimSpace(s)
@@ -82,7 +88,7 @@ func ParseChunk(s string) (ChunkSize, error) {
 	}
 	num, unit := s[:i], strings.TrimSpace(s[i:])
 	if num == "" {
-		return ChunkSize{}, fmt.Errorf("%q: does not start with a number (want e.g. 5chars, 1KiB, 512 bytes)", s)
+		return ChunkSize{}, fmt.Errorf("%q: does not start with a number (want e.g. 5chars, 3words, 1line, 1event, 1KiB, 512 bytes)", s)
 	}
 	if u, ok := unitNames[strings.ToLower(unit)]; ok {
 		n, err := strconv.Atoi(num)
@@ -99,7 +105,7 @@ func ParseChunk(s string) (ChunkSize, error) {
 	}
 	v, err := humanize.ParseBigBytes(num + unit)
 	if err != nil || strings.IndexFunc(unit, func(r rune) bool { return !unicode.IsLetter(r) }) >= 0 {
-		return ChunkSize{}, fmt.Errorf("%q: unknown unit %q (want bytes, a size unit such as KiB or KB, or chars)", s, unit)
+		return ChunkSize{}, fmt.Errorf("%q: unknown unit %q (want bytes, a size unit such as KiB or KB, chars, words, lines or events)", s, unit)
 	}
 	if !v.IsInt64() || v.Int64() > MaxChunk {
 		return ChunkSize{}, fmt.Errorf("%q: at most %s a chunk", s, humanize.IBytes(MaxChunk))
@@ -121,7 +127,7 @@ func ParseChunk(s string) (ChunkSize, error) {
 //
 // CanFlush reports whether the bytes cut so far may be flushed without
 // splitting a unit that must stay whole: it is false inside a multi-byte
-// character.
+// character of a chars chunk.
 type Chunker interface {
 	Cut(p []byte) (n int, end bool)
 	CanFlush() bool
@@ -132,6 +138,12 @@ func NewChunker(c ChunkSize) Chunker {
 	switch c.Unit {
 	case Chars:
 		return &charChunker{n: c.N}
+	case Words:
+		return &wordChunker{n: c.N}
+	case Lines:
+		return &lineChunker{n: c.N}
+	case Events:
+		return &eventChunker{n: c.N, lineEmpty: true}
 	default:
 		return &byteChunker{n: c.N}
 	}
@@ -210,3 +222,121 @@ func continuationBytes(b byte) int {
 	}
 	return 0
 }
+
+// wordChunker ends a chunk after the Nth word and the whitespace that follows
+// it, so the next chunk starts with a word. Whether the whitespace has ended
+// shows only at the next word's first byte, so the chunk ends there: the
+// (0, true) case of Cut. Words are separated by ASCII whitespace, so a
+// boundary never falls inside a UTF-8 character.
+type wordChunker struct {
+	n      int  // words per chunk
+	seen   int  // words of the current chunk begun so far
+	inWord bool // the last byte was part of a word
+}
+
+func (c *wordChunker) Cut(p []byte) (int, bool) {
+	for i, b := range p {
+		if isSpace(b) {
+			c.inWord = false
+			continue
+		}
+		if c.inWord {
+			continue
+		}
+		if c.seen == c.n { // b starts the first word of the next chunk
+			c.seen = 0
+			return i, true
+		}
+		c.inWord = true
+		c.seen++
+	}
+	return len(p), false
+}
+
+func (c *wordChunker) CanFlush() bool { return true }
+
+func isSpace(b byte) bool {
+	switch b {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
+}
+
+// lineChunker ends a chunk after its Nth "\n".
+type lineChunker struct {
+	n    int // lines per chunk
+	seen int // line ends in the current chunk so far
+}
+
+func (c *lineChunker) Cut(p []byte) (int, bool) {
+	for i, b := range p {
+		if b == '\n' {
+			c.seen++
+			if c.seen == c.n {
+				c.seen = 0
+				return i + 1, true
+			}
+		}
+	}
+	return len(p), false
+}
+
+func (c *lineChunker) CanFlush() bool { return true }
+
+// eventChunker ends a chunk after the blank line that ends its Nth
+// Server-Sent Event. Lines end in "\n", "\r\n" or "\r", as the SSE format
+// allows. A blank line with no event before it (an extra one) ends nothing.
+// When an event ends with "\r", whether a "\n" belongs to it shows only at
+// the next byte, so the chunk ends there.
+type eventChunker struct {
+	n          int  // events per chunk
+	seen       int  // events of the current chunk ended so far
+	lineEmpty  bool // nothing since the last line end
+	hasContent bool // the current event has a non-empty line
+	afterCR    bool // the last byte was a "\r" line end, which a "\n" may complete
+	endAfterCR bool // the Nth event ended with that "\r"
+}
+
+func (c *eventChunker) Cut(p []byte) (int, bool) {
+	for i, b := range p {
+		if c.endAfterCR {
+			c.endAfterCR, c.afterCR, c.seen = false, false, 0
+			if b == '\n' {
+				return i + 1, true
+			}
+			return i, true
+		}
+		if c.afterCR && b == '\n' { // the rest of a "\r\n" line end
+			c.afterCR = false
+			continue
+		}
+		c.afterCR = false
+		if b != '\n' && b != '\r' {
+			c.lineEmpty, c.hasContent = false, true
+			continue
+		}
+		c.afterCR = b == '\r'
+		if !c.lineEmpty {
+			c.lineEmpty = true // a line ended
+			continue
+		}
+		if !c.hasContent {
+			continue // a blank line with no event before it
+		}
+		c.hasContent = false // a blank line: the event ended
+		c.seen++
+		if c.seen < c.n {
+			continue
+		}
+		if b == '\r' {
+			c.endAfterCR = true
+			continue
+		}
+		c.seen = 0
+		return i + 1, true
+	}
+	return len(p), false
+}
+
+func (c *eventChunker) CanFlush() bool { return true }

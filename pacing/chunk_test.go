@@ -1,6 +1,7 @@
 package pacing
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +25,12 @@ func TestParseChunk(t *testing.T) {
 		{"512 bytes", ChunkSize{512, Bytes}},
 		{"1 byte", ChunkSize{1, Bytes}},
 		{"64B", ChunkSize{64, Bytes}},
+		{"3words", ChunkSize{3, Words}},
+		{"1 word", ChunkSize{1, Words}},
+		{"2 lines", ChunkSize{2, Lines}},
+		{"1line", ChunkSize{1, Lines}},
+		{"1 event", ChunkSize{1, Events}},
+		{"4events", ChunkSize{4, Events}},
 		{"1GiB", ChunkSize{1 << 30, Bytes}},
 	}
 	for _, tc := range good {
@@ -100,6 +107,28 @@ func TestChunkers(t *testing.T) {
 			[]string{"\xe4\xbdab"}, []string{"\xe4\xbd", "a", "b"}},
 		{"chars: a truncated sequence split across writes", ChunkSize{2, Chars},
 			[]string{"a\xe4", "b"}, []string{"a\xe4", "b"}},
+		{"words end after the whitespace that follows the Nth word", ChunkSize{2, Words},
+			[]string{"one two  three\tfour\r\nfive"}, []string{"one two  ", "three\tfour\r\n", "five"}},
+		{"words: leading whitespace stays with the first word", ChunkSize{1, Words},
+			[]string{"  你好 世界"}, []string{"  你好 ", "世界"}},
+		{"words: the whitespace run may end in the next write", ChunkSize{1, Words},
+			[]string{"ab ", " ", "cd"}, []string{"ab  ", "cd"}},
+		{"lines end after the Nth newline", ChunkSize{2, Lines},
+			[]string{"a\nb\r\nc\n", "d"}, []string{"a\nb\r\n", "c\nd"}},
+		{"lines: empty lines count", ChunkSize{1, Lines},
+			[]string{"\n\nx"}, []string{"\n", "\n", "x"}},
+		{"events end after the blank line", ChunkSize{1, Events},
+			[]string{"data: a\n\ndata: b\nid: 2\n\n"}, []string{"data: a\n\n", "data: b\nid: 2\n\n"}},
+		{"events: CRLF and CR line ends", ChunkSize{1, Events},
+			[]string{"data: a\r\n\r\ndata: b\r\rdata: c\r\n"}, []string{"data: a\r\n\r\n", "data: b\r\r", "data: c\r\n"}},
+		{"events: a CRLF blank line split across writes", ChunkSize{1, Events},
+			[]string{"data: a\r\n\r", "\ndata: b"}, []string{"data: a\r\n\r\n", "data: b"}},
+		{"events: a CR blank line at the end of a write", ChunkSize{1, Events},
+			[]string{"data: a\r\r", "data: b"}, []string{"data: a\r\r", "data: b"}},
+		{"events: extra blank lines start the next chunk", ChunkSize{1, Events},
+			[]string{"\n: hi\n\n\n\ndata: x\n\n"}, []string{"\n: hi\n\n", "\n\ndata: x\n\n"}},
+		{"events: two per chunk", ChunkSize{2, Events},
+			[]string{"data: 1\n\ndata: 2\n\ndata: 3\n\n"}, []string{"data: 1\n\ndata: 2\n\n", "data: 3\n\n"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,18 +179,55 @@ func checkChunks(t *testing.T, c ChunkSize, input []byte, chunks []string) {
 					t.Fatalf("chunk %d has %d chars, want %d", i, n, c.N)
 				}
 			}
+		case Words:
+			n := len(strings.FieldsFunc(ch, isASCIISpace))
+			if n > c.N || !last && (n != c.N || !isASCIISpace(rune(ch[len(ch)-1])) || isASCIISpace(rune(chunks[i+1][0]))) {
+				t.Fatalf("chunk %d is %q, not %d words and the whitespace after them", i, ch, c.N)
+			}
+		case Lines:
+			n := strings.Count(ch, "\n")
+			if n > c.N || !last && (n != c.N || !strings.HasSuffix(ch, "\n")) {
+				t.Fatalf("chunk %d is %q, not %d lines", i, ch, c.N)
+			}
+		case Events:
+			n, endsBlank := sseEvents(ch)
+			if n > c.N || !last && (n != c.N || !endsBlank) {
+				t.Fatalf("chunk %d is %q: %d events (ends with a blank line: %v), want %d", i, ch, n, endsBlank, c.N)
+			}
 		}
 	}
 }
 
-func FuzzChunkers(f *testing.F) {
-	f.Add([]byte("hello, 世界! 😀 ok"), uint8(3), uint8(5), false)
-	f.Add([]byte("\xff\xe4\xbd\x80abc"), uint8(1), uint8(2), true)
-	f.Fuzz(func(t *testing.T, input []byte, n, split uint8, chars bool) {
-		c := ChunkSize{N: int(n%16) + 1, Unit: Bytes}
-		if chars {
-			c.Unit = Chars
+func isASCIISpace(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }
+
+var sseLineEnd = regexp.MustCompile("\r\n|\r|\n")
+
+// sseEvents counts the events a text holds, reading it line by line as the
+// SSE format does, and tells whether it ends with the blank line of one.
+func sseEvents(text string) (events int, endsBlank bool) {
+	lines := sseLineEnd.Split(text, -1)
+	hasContent := false
+	for _, line := range lines[:len(lines)-1] { // the last is not ended
+		endsBlank = false
+		if line != "" {
+			hasContent = true
+		} else if hasContent {
+			hasContent = false
+			events++
+			endsBlank = true
 		}
+	}
+	return events, endsBlank && lines[len(lines)-1] == ""
+}
+
+func FuzzChunkers(f *testing.F) {
+	f.Add([]byte("hello, 世界! 😀 ok"), uint8(3), uint8(5), uint8(Bytes))
+	f.Add([]byte("\xff\xe4\xbd\x80abc"), uint8(1), uint8(2), uint8(Chars))
+	f.Add([]byte("one two\t three\r\n four  "), uint8(1), uint8(3), uint8(Words))
+	f.Add([]byte("a\nb\r\n\nc"), uint8(2), uint8(1), uint8(Lines))
+	f.Add([]byte("data: a\r\n\r\n\n: c\r\rdata: b\n\n"), uint8(0), uint8(2), uint8(Events))
+	f.Fuzz(func(t *testing.T, input []byte, n, split, unit uint8) {
+		c := ChunkSize{N: int(n%16) + 1, Unit: Unit(unit % uint8(len(unitStrings)))}
 		// feed the input in pieces of a fuzzed size
 		step := int(split%7) + 1
 		var pieces [][]byte
