@@ -53,8 +53,8 @@ func (pw *pacedWriter) startPacing() {
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
-	sched := pacing.Schedule{Interval: pw.cfg.interval}
-	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, pw.cfg.chunk, sched, &pw.clock)
+	plan := pacing.Plan{Chunk: pw.cfg.chunk, Interval: pw.cfg.interval}
+	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 }
 
 // Write paces p, or passes it through if the response is not paced.

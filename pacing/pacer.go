@@ -4,9 +4,53 @@ import (
 	"context"
 	"io"
 	"math/bits"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
+
+// Plan says how one stream is paced. The zero Plan cuts 1-byte chunks and
+// paces nothing; see the fields for what each adds.
+type Plan struct {
+	// Chunk is how the body is cut; each chunk is flushed when it ends.
+	Chunk ChunkSize
+
+	// Interval is the time from the start of one chunk to the start of the
+	// next, on an absolute schedule (see Schedule); 0 for none.
+	Interval time.Duration
+
+	// Rate is the stream's own limit in bytes per second; 0 for none. The
+	// stream's budget starts empty, so a chunk leaves when a link of that
+	// rate would have carried its last byte: n bytes take n/Rate.
+	Rate float64
+
+	// Shared is a budget that the stream shares with others, used instead
+	// of Rate when set.
+	Shared *Budget
+
+	// Jitter varies the gaps between chunks: each chunk leaves up to
+	// ±Jitter/2 of its gap away from its slot, so successive gaps vary by up
+	// to ±Jitter (0.2 for 20%) while their mean stays exact.
+	Jitter float64
+
+	// Rand returns uniform numbers in [0, 1) for Jitter; nil uses
+	// math/rand/v2.
+	Rand func() float64
+
+	// After is how many leading bytes go out unpaced, like nginx's
+	// limit_rate_after: chunks that begin before it leave at once. Pacing
+	// starts with the first chunk that begins at or past it.
+	After int64
+
+	// Deadline ends pacing: what is left past it goes out unpaced, at full
+	// speed. The zero time sets no deadline.
+	Deadline time.Time
+}
+
+// paces reports whether the plan ever waits.
+func (pl *Plan) paces() bool {
+	return pl.Interval > 0 || pl.Rate > 0 || pl.Shared != nil
+}
 
 // Pacer writes a body to an io.Writer one chunk at a time. No byte of a chunk
 // is written before the chunk's slot in the schedule, and each chunk is
@@ -21,35 +65,41 @@ type Pacer struct {
 	ctx      context.Context
 	w        io.Writer
 	flush    func() error
+	plan     Plan
 	chunker  Chunker
 	sched    Schedule
+	budget   *Budget // the plan's shared budget, or the stream's own once paced
 	clock    Clock
 	readSize int
 
 	started     bool // the current chunk has had its slot and bytes of it are written
+	free        bool // the current chunk began within Plan.After
 	flushWanted bool // the producer flushed inside a character: flush once it is whole
 	stats       Stats
 }
 
 // Stats counts what a Pacer has done.
 type Stats struct {
-	Bytes  int64         // body bytes written
-	Chunks int64         // chunks completed and flushed
-	Waited time.Duration // time spent waiting for slots
+	Bytes    int64         // body bytes written
+	Chunks   int64         // chunks completed and flushed
+	Waited   time.Duration // time spent waiting for slots
+	Deadline bool          // the deadline passed, and the rest went out unpaced
 }
 
 // NewPacer returns a Pacer that writes to w, calls flush after every chunk,
-// cuts chunks of size c and spaces them by sched. It stops waiting, and
-// fails, as soon as ctx is done.
-func NewPacer(ctx context.Context, w io.Writer, flush func() error, c ChunkSize, sched Schedule, clock Clock) *Pacer {
+// and paces as plan says. It stops waiting, and fails, as soon as ctx is
+// done.
+func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, clock Clock) *Pacer {
 	return &Pacer{
 		ctx:      ctx,
 		w:        w,
 		flush:    flush,
-		chunker:  NewChunker(c),
-		sched:    sched,
+		plan:     plan,
+		chunker:  NewChunker(plan.Chunk),
+		sched:    Schedule{Interval: plan.Interval},
+		budget:   plan.Shared,
 		clock:    clock,
-		readSize: min(max(c.ByteHint(), minRead), maxRead),
+		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
 	}
 }
 
@@ -60,17 +110,15 @@ func (p *Pacer) Stats() Stats { return p.stats }
 func (p *Pacer) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
+		if p.stats.Deadline {
+			p.started = true // so that Close flushes what is left
+			m, err := p.write(b)
+			return written + m, err
+		}
 		n, end := p.chunker.Cut(b)
 		if n > 0 {
-			if !p.started {
-				if err := p.wait(); err != nil {
-					return written, err
-				}
-				p.started = true
-			}
-			m, err := p.w.Write(b[:n])
+			m, err := p.writeChunkPart(b[:n])
 			written += m
-			p.stats.Bytes += int64(m)
 			if err != nil {
 				return written, err
 			}
@@ -90,12 +138,100 @@ func (p *Pacer) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// writeChunkPart writes bytes of the current chunk: the first of them wait
+// for the chunk's slot, and under a rate every piece waits for its budget.
+func (p *Pacer) writeChunkPart(b []byte) (int, error) {
+	first := !p.started
+	if first {
+		p.started = true
+		p.free = p.stats.Bytes < p.plan.After
+		if p.budget == nil && p.plan.Rate > 0 && !p.free {
+			// The stream's own budget, made at its first paced byte and
+			// empty then, so that the first chunk is paced like the rest.
+			p.budget = NewBudget(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()))
+			p.budget.Empty(p.clock.Now())
+		}
+	}
+	written := 0
+	for len(b) > 0 {
+		piece := b
+		if p.budget != nil && !p.free && !p.stats.Deadline {
+			piece = b[:min(len(b), p.budget.Burst())]
+		}
+		if err := p.wait(len(piece), first); err != nil {
+			return written, err
+		}
+		first = false
+		m, err := p.write(piece)
+		written += m
+		if err != nil {
+			return written, err
+		}
+		b = b[len(piece):]
+	}
+	return written, nil
+}
+
+func (p *Pacer) write(b []byte) (int, error) {
+	m, err := p.w.Write(b)
+	p.stats.Bytes += int64(m)
+	return m, err
+}
+
+// wait waits until n bytes of the current chunk may leave (n is at most the
+// budget's burst): for the chunk's first bytes, its slot on the interval schedule; under a rate, their turn
+// in the budget. The slower of the two wins, and jitter moves the chunk
+// about its slot.
+func (p *Pacer) wait(n int, first bool) error {
+	if p.free || p.stats.Deadline || !p.plan.paces() {
+		return p.ctx.Err()
+	}
+	now := p.clock.Now()
+	var d, gap time.Duration
+	if p.budget != nil {
+		d = p.budget.Reserve(now, n)
+		gap = time.Duration(float64(n) / p.budget.Rate() * float64(time.Second))
+	}
+	if first {
+		// The interval counts from when the chunk can leave under the
+		// rate, so that the schedule is anchored where the first chunk
+		// really leaves.
+		d += p.sched.Reserve(now.Add(d))
+		gap = max(gap, p.plan.Interval)
+	}
+	if first && d > 0 && p.plan.Jitter > 0 {
+		d += p.jitter(gap)
+	}
+	if !p.plan.Deadline.IsZero() {
+		if left := p.plan.Deadline.Sub(now); d >= left {
+			d = max(left, 0)
+			p.stats.Deadline = true
+		}
+	}
+	if d <= 0 {
+		return p.ctx.Err()
+	}
+	p.stats.Waited += d
+	return p.clock.Sleep(p.ctx, d)
+}
+
+// jitter returns how far to move the current chunk from its slot: a random
+// offset within ±Jitter/2 of the gap to the slot before. Slots stay on their
+// absolute schedule, so the offsets do not add up and the mean gap is exact.
+func (p *Pacer) jitter(gap time.Duration) time.Duration {
+	random := p.plan.Rand
+	if random == nil {
+		random = rand.Float64
+	}
+	return time.Duration((random() - 0.5) * p.plan.Jitter * float64(gap))
+}
+
 // Flush pushes out what the current chunk has written so far, for a producer
 // that flushes (a streaming upstream): pacing never holds back bytes that the
 // source meant to send. It keeps a multi-byte character whole: while one is
 // incomplete, the flush waits until it is complete.
 func (p *Pacer) Flush() error {
-	if !p.chunker.CanFlush() {
+	if !p.chunker.CanFlush() && !p.stats.Deadline {
 		p.flushWanted = true
 		return nil
 	}
@@ -131,15 +267,6 @@ func (p *Pacer) ReadFrom(r io.Reader) (int64, error) {
 			return total, rerr
 		}
 	}
-}
-
-func (p *Pacer) wait() error {
-	d := p.sched.Reserve(p.clock.Now())
-	if d <= 0 {
-		return p.ctx.Err()
-	}
-	p.stats.Waited += d
-	return p.clock.Sleep(p.ctx, d)
 }
 
 func (p *Pacer) endChunk() error {

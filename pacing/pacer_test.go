@@ -28,10 +28,17 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 // recorder is the writer under a Pacer: it logs writes and flushes with the
 // fake time at which they happened.
 type recorder struct {
-	clock  *fakeClock
-	body   bytes.Buffer
-	events []string
-	failAt int // fail the write that would pass this many bytes; 0: never
+	clock   *fakeClock
+	body    bytes.Buffer
+	events  []string
+	flushes []flushed
+	failAt  int // fail the write that would pass this many bytes; 0: never
+}
+
+// flushed is one flush: when, and how many body bytes were out by then.
+type flushed struct {
+	at    time.Duration
+	total int
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
@@ -44,13 +51,18 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 func (r *recorder) flush() error {
 	r.events = append(r.events, fmt.Sprintf("%v flush", r.clock.now.Sub(t0)))
+	r.flushes = append(r.flushes, flushed{r.clock.now.Sub(t0), r.body.Len()})
 	return nil
 }
 
 func newTestPacer(ctx context.Context, c ChunkSize, interval time.Duration) (*Pacer, *recorder) {
+	return newPlanPacer(ctx, Plan{Chunk: c, Interval: interval})
+}
+
+func newPlanPacer(ctx context.Context, plan Plan) (*Pacer, *recorder) {
 	clock := &fakeClock{now: t0}
 	rec := &recorder{clock: clock}
-	return NewPacer(ctx, rec, rec.flush, c, Schedule{Interval: interval}, clock), rec
+	return NewPacer(ctx, rec, rec.flush, plan, clock), rec
 }
 
 func TestPacerWritesEachChunkAtItsSlotAndFlushesIt(t *testing.T) {

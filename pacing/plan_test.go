@@ -1,0 +1,218 @@
+package pacing
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pace writes body through a Pacer with plan on a fake clock, in writes of
+// at most step bytes (0: one write), and returns the flushes it made.
+func pace(t *testing.T, plan Plan, body []byte, step int) ([]flushed, Stats) {
+	t.Helper()
+	p, rec := newPlanPacer(context.Background(), plan)
+	for rest := body; len(rest) > 0; {
+		k := len(rest)
+		if step > 0 {
+			k = min(step, k)
+		}
+		if _, err := p.Write(rest[:k]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[k:]
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rec.body.Bytes(), body) {
+		t.Fatal("body changed on its way through")
+	}
+	return rec.flushes, p.Stats()
+}
+
+func TestRateSendsEachChunkWhenTheLinkWouldHaveCarriedIt(t *testing.T) {
+	// 100 KiB at 20 KiB/s: 100 chunks of 1 KiB (50 ms of the rate), chunk k
+	// out at (k+1) × 50 ms, so the whole body takes exactly 5 s.
+	rate := 20 * 1024.0
+	plan := Plan{Chunk: RateChunk(rate), Rate: rate}
+	if plan.Chunk != (ChunkSize{1024, Bytes}) {
+		t.Fatalf("RateChunk(20KiB/s) = %v, want 1KiB", plan.Chunk)
+	}
+	for _, step := range []int{0, 100, 4096} { // one write, small writes, large writes
+		flushes, stats := pace(t, plan, make([]byte, 100<<10), step)
+		if len(flushes) != 100 {
+			t.Fatalf("step %d: %d flushes, want 100", step, len(flushes))
+		}
+		for k, f := range flushes {
+			if want := time.Duration(k+1) * ms(50); f.at != want || f.total != (k+1)*1024 {
+				t.Fatalf("step %d: chunk %d out at %v with %d bytes, want %v and %d", step, k, f.at, f.total, want, (k+1)*1024)
+			}
+		}
+		if stats.Waited != 5*time.Second {
+			t.Fatalf("waited %v, want 5s", stats.Waited)
+		}
+	}
+}
+
+func TestRateAndIntervalTheSlowerWins(t *testing.T) {
+	body := make([]byte, 10*1024)
+	for _, tc := range []struct {
+		name string
+		rate float64
+		gap  time.Duration
+	}{
+		{"the interval is slower", 20 * 1024, ms(100)}, // 1 KiB per 50 ms, held to one per 100 ms
+		{"the rate is slower", 5 * 1024, ms(200)},      // 1 KiB per 200 ms
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			flushes, _ := pace(t, Plan{Chunk: ChunkSize{1024, Bytes}, Interval: ms(100), Rate: tc.rate}, body, 0)
+			for k := 1; k < len(flushes); k++ {
+				if gap := flushes[k].at - flushes[k-1].at; gap != tc.gap {
+					t.Fatalf("gap %d is %v, want %v", k, gap, tc.gap)
+				}
+			}
+		})
+	}
+}
+
+func TestRateWithAChunkLargerThanItsDefault(t *testing.T) {
+	// 64 KiB chunks at 16 KiB/s: each chunk out whole, every 4 s.
+	flushes, _ := pace(t, Plan{Chunk: ChunkSize{64 << 10, Bytes}, Rate: 16 << 10}, make([]byte, 200<<10), 32<<10)
+	want := []flushed{{4 * time.Second, 64 << 10}, {8 * time.Second, 128 << 10}, {12 * time.Second, 192 << 10}, {12500 * ms(1), 200 << 10}}
+	if !equalFlushes(flushes, want) {
+		t.Fatalf("flushes %v, want %v", flushes, want)
+	}
+}
+
+func TestRateCountsTheBytesOfEveryUnit(t *testing.T) {
+	// 2 chars a chunk at 10 bytes/s: 你好 is 6 bytes (600 ms), "ab" 2 (200 ms).
+	flushes, _ := pace(t, Plan{Chunk: ChunkSize{2, Chars}, Rate: 10}, []byte("你好ab你"), 0)
+	want := []flushed{{ms(600), 6}, {ms(800), 8}, {ms(1100), 11}}
+	if !equalFlushes(flushes, want) {
+		t.Fatalf("flushes %v, want %v", flushes, want)
+	}
+	// A line longer than the budget's burst goes out piece by piece at the
+	// rate, not at once: 1 line of 1000 bytes at 100 B/s takes 10 s.
+	flushes, stats := pace(t, Plan{Chunk: ChunkSize{1, Lines}, Rate: 100}, append(bytes.Repeat([]byte("x"), 999), '\n'), 0)
+	if len(flushes) != 1 || flushes[0].at != 10*time.Second || stats.Waited != 10*time.Second {
+		t.Fatalf("flushes %v, waited %v; want one at 10s", flushes, stats.Waited)
+	}
+}
+
+func TestRateDoesNotDelayASlowSource(t *testing.T) {
+	// The source hands over a chunk every 200 ms, slower than the 100 ms
+	// the rate asks for: each chunk leaves as it comes, after the first.
+	clock := &fakeClock{now: t0}
+	rec := &recorder{clock: clock}
+	p := NewPacer(context.Background(), rec, rec.flush, Plan{Chunk: ChunkSize{100, Bytes}, Rate: 1000}, clock)
+	for range 5 {
+		p.Write(make([]byte, 100))
+		clock.now = clock.now.Add(ms(200))
+	}
+	p.Close()
+	want := []flushed{{ms(100), 100}, {ms(300), 200}, {ms(500), 300}, {ms(700), 400}, {ms(900), 500}}
+	if !equalFlushes(rec.flushes, want) {
+		t.Fatalf("flushes %v, want %v", rec.flushes, want)
+	}
+}
+
+func TestJitterVariesGapsAndKeepsTheMean(t *testing.T) {
+	const n, interval, jitter = 2000, 100 * time.Millisecond, 0.2
+	rng := rand.New(rand.NewPCG(1, 2))
+	plan := Plan{Chunk: ChunkSize{1, Bytes}, Interval: interval, Jitter: jitter, Rand: rng.Float64}
+	flushes, _ := pace(t, plan, make([]byte, n), 0)
+	var minGap, maxGap time.Duration = time.Hour, 0
+	for k := 1; k < n; k++ {
+		gap := flushes[k].at - flushes[k-1].at
+		minGap, maxGap = min(minGap, gap), max(maxGap, gap)
+	}
+	lo, hi := time.Duration(float64(interval)*(1-jitter)), time.Duration(float64(interval)*(1+jitter))
+	if minGap < lo || maxGap > hi {
+		t.Fatalf("gaps from %v to %v, want within %v–%v", minGap, maxGap, lo, hi)
+	}
+	if maxGap-minGap < interval/5 { // the spread is up to 2 × 20 ms
+		t.Fatalf("gaps from %v to %v: hardly any jitter", minGap, maxGap)
+	}
+	// The last chunk is off its slot by at most half the jitter of one gap:
+	// offsets do not add up.
+	slot := time.Duration(n-1) * interval
+	if off := flushes[n-1].at - slot; off < -interval/10 || off > interval/10 {
+		t.Fatalf("last chunk %v off its slot after %d chunks", off, n)
+	}
+	t.Logf("%d gaps of %v ± 20%%: from %v to %v, mean %v", n-1, interval, minGap, maxGap, flushes[n-1].at/time.Duration(n-1))
+}
+
+func TestJitterUnderARate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	plan := Plan{Chunk: ChunkSize{100, Bytes}, Rate: 1000, Jitter: 0.5, Rand: rng.Float64}
+	flushes, _ := pace(t, plan, make([]byte, 100*500), 0)
+	varied := false
+	for k := 1; k < len(flushes); k++ {
+		gap := flushes[k].at - flushes[k-1].at
+		if gap < ms(50) || gap > ms(150) {
+			t.Fatalf("gap %d is %v, want 100ms ± 50%%", k, gap)
+		}
+		varied = varied || gap != ms(100)
+	}
+	if end := flushes[len(flushes)-1].at; !varied || end < ms(49975) || end > ms(50025) {
+		t.Fatalf("varied %v, ends at %v; want varied gaps ending at 50s ± 25ms", varied, end)
+	}
+}
+
+func TestAfterSendsTheFirstBytesUnpaced(t *testing.T) {
+	// The first 3 KiB at once; pacing starts with the chunk at 3 KiB, which
+	// anchors the schedule.
+	flushes, _ := pace(t, Plan{Chunk: ChunkSize{1024, Bytes}, Interval: ms(100), After: 3 << 10}, make([]byte, 6<<10), 0)
+	want := []flushed{{0, 1024}, {0, 2048}, {0, 3072}, {0, 4096}, {ms(100), 5120}, {ms(200), 6144}}
+	if !equalFlushes(flushes, want) {
+		t.Fatalf("flushes %v, want %v", flushes, want)
+	}
+	// Under a rate, the bytes past After are paced from there: 3 KiB at
+	// 10 KiB/s.
+	flushes, _ = pace(t, Plan{Chunk: ChunkSize{1024, Bytes}, Rate: 10 << 10, After: 1500}, make([]byte, 5<<10), 0)
+	want = []flushed{{0, 1024}, {0, 2048}, {ms(100), 3072}, {ms(200), 4096}, {ms(300), 5120}}
+	if !equalFlushes(flushes, want) {
+		t.Fatalf("flushes %v, want %v (the chunk holding byte 1500 is unpaced whole)", flushes, want)
+	}
+}
+
+func TestDeadlineSendsTheRestUnpaced(t *testing.T) {
+	plan := Plan{Chunk: ChunkSize{10, Bytes}, Interval: ms(100), Deadline: t0.Add(ms(250))}
+	body := []byte(strings.Repeat("0123456789", 10))
+	flushes, stats := pace(t, plan, body, 0)
+	// chunks at 0, 100, 200; at 250 ms the chunk due at 300, then the rest
+	// at once, in one flush
+	want := []flushed{{0, 10}, {ms(100), 20}, {ms(200), 30}, {ms(250), 40}, {ms(250), 100}}
+	if !equalFlushes(flushes, want) || !stats.Deadline || stats.Waited != ms(250) {
+		t.Fatalf("flushes %v, stats %+v; want %v and the deadline reached", flushes, stats, want)
+	}
+	// A deadline that is never reached changes nothing.
+	plan.Deadline = t0.Add(time.Hour)
+	if _, stats := pace(t, plan, body, 0); stats.Deadline || stats.Chunks != 10 {
+		t.Fatalf("stats %+v, want 10 chunks and no deadline", stats)
+	}
+}
+
+func TestDeadlineBoundsAnAbsurdRate(t *testing.T) {
+	// 1 byte per second on 1 MB would take 12 days; the deadline ends it.
+	plan := Plan{Chunk: ChunkSize{1, Bytes}, Rate: 1, Deadline: t0.Add(2 * time.Second)}
+	flushes, stats := pace(t, plan, make([]byte, 1e6), 0)
+	if !stats.Deadline || flushes[len(flushes)-1] != (flushed{2 * time.Second, 1e6}) {
+		t.Fatalf("last flush %v, stats %+v", flushes[len(flushes)-1], stats)
+	}
+}
+
+func equalFlushes(a, b []flushed) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

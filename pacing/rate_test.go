@@ -1,0 +1,192 @@
+package pacing
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRate(t *testing.T) {
+	good := []struct {
+		in   string
+		want float64
+	}{
+		{"64KiB", 65536},
+		{"64 KiB", 65536},
+		{"64KiB/s", 65536},
+		{"1MB", 1e6},
+		{"1.5MB", 1.5e6},
+		{"1000", 1000},
+		{"1000 bytes", 1000},
+		{"500kbit", 62500},
+		{"1.5Mbit", 187500},
+		{"8bit", 1},
+		{"2 Gbits", 2.5e8},
+		{"180000", 180000},
+	}
+	for _, tc := range good {
+		got, err := ParseRate(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	bad := []struct{ in, mention string }{
+		{"", "number"},
+		{"fast", "number"},
+		{"0", "above zero"},
+		{"0KiB", "above zero"},
+		{"-1KiB", "number"},
+		{"NaN", "number"},
+		{"Inf", "number"},
+		{"1e9", "unknown unit"},
+		{"10 furlongs", "unknown unit"},
+		{"10 Xbit", "unknown unit"},
+		{"2TiB", "at most"},
+		{"99999999999999999999999", "at most"},
+		{"1.2.3KiB", "number"},
+		{"1KiB\x00", "unknown unit"},
+	}
+	for _, tc := range bad {
+		_, err := ParseRate(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.mention) || !strings.Contains(err.Error(), strconv.Quote(tc.in)) {
+			t.Errorf("ParseRate(%q) error = %v; want one quoting the value and mentioning %q", tc.in, err, tc.mention)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1MiB": 1 << 20, "500 KB": 500000, "4096": 4096, "1 byte": 1} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1 parsec", "999999999999999999999999", "NaN"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}
+
+func TestRateChunk(t *testing.T) {
+	for rate, want := range map[float64]int{1: 1, 20: 1, 100: 5, 20480: 1024, 180000: 9000, 1e12: 1 << 20} {
+		if got := RateChunk(rate); got != (ChunkSize{want, Bytes}) {
+			t.Errorf("RateChunk(%v) = %v, want %d bytes", rate, got, want)
+		}
+	}
+}
+
+func TestBudgetSharedFairly(t *testing.T) {
+	// Two streams draw 1 KiB chunks from one 10 KiB/s budget, each asking
+	// for its next chunk as soon as the last one left. Simulated on a
+	// virtual clock: each gets half.
+	b := NewBudget(10*1024, 1024)
+	ready := [2]time.Time{t0, t0.Add(ms(3))}
+	var sent [2]int
+	for {
+		s := 0
+		if ready[1].Before(ready[0]) {
+			s = 1
+		}
+		leave := ready[s].Add(b.Reserve(ready[s], 1024))
+		if leave.After(t0.Add(60 * time.Second)) {
+			break
+		}
+		sent[s] += 1024
+		ready[s] = leave
+	}
+	total := sent[0] + sent[1]
+	if total < 59*10*1024 || total > 61*10*1024 {
+		t.Fatalf("%d bytes in 60 s, want about 600 KiB", total)
+	}
+	if diff := sent[0] - sent[1]; diff < -1024 || diff > 1024 {
+		t.Fatalf("shares %d and %d bytes: not fair", sent[0], sent[1])
+	}
+}
+
+func TestBudgetEmptyStartsAtZero(t *testing.T) {
+	b := NewBudget(1000, 100)
+	if d := b.Reserve(t0, 100); d != 0 {
+		t.Fatalf("a new budget is full, yet 100 bytes wait %v", d)
+	}
+	b = NewBudget(1000, 100)
+	b.Empty(t0)
+	if d := b.Reserve(t0, 100); d != ms(100) {
+		t.Fatalf("after Empty 100 bytes wait %v, want 100ms", d)
+	}
+}
+
+func TestBudgetsShareByKeyAndRate(t *testing.T) {
+	bs := NewBudgets(100)
+	a := bs.Acquire("10.0.0.1", 1000, t0)
+	b := bs.Acquire("10.0.0.1", 1000, t0)
+	c := bs.Acquire("10.0.0.1", 2000, t0)
+	d := bs.Acquire("10.0.0.2", 1000, t0)
+	if a != b || a == c || a == d {
+		t.Fatal("budgets are not one per key and rate")
+	}
+	if bs.Len() != 3 {
+		t.Fatalf("%d budgets held, want 3", bs.Len())
+	}
+	for _, sb := range []*SharedBudget{a, b, c, d} {
+		bs.Release(sb, t0)
+	}
+}
+
+func TestBudgetsForgetIdleRefilledBudgets(t *testing.T) {
+	bs := NewBudgets(100)
+	a := bs.Acquire("a", 1000, t0)
+	a.Reserve(t0, a.Burst())
+	bs.Release(a, t0)
+	if bs.Len() != 1 {
+		t.Fatal("a budget still owed was forgotten")
+	}
+	// Once it has refilled, forgetting it changes nothing: it goes.
+	later := t0.Add(time.Second)
+	b := bs.Acquire("b", 1000, later)
+	b.Reserve(later, 10)
+	bs.Release(b, later)
+	if bs.Len() != 1 {
+		t.Fatalf("%d budgets held, want only b", bs.Len())
+	}
+	// The same key acquired again gets a budget that is full, as the
+	// forgotten one would have been.
+	if d := bs.Acquire("a", 1000, later).Reserve(later, 50); d != 0 {
+		t.Fatalf("a fresh budget makes 50 bytes wait %v", d)
+	}
+}
+
+func TestBudgetsHoldABoundedNumberOfKeys(t *testing.T) {
+	bs := NewBudgets(100)
+	// 10,000 clients, each owing its budget (no time passes, nothing
+	// refills): the 100 idle shortest stay.
+	for i := range 10000 {
+		sb := bs.Acquire("client-"+strconv.Itoa(i), 1000, t0)
+		sb.Reserve(t0, sb.Burst())
+		bs.Release(sb, t0)
+	}
+	if n := bs.Len(); n > 100 {
+		t.Fatalf("%d budgets held, want at most 100", n)
+	}
+	// Budgets with streams in flight are never forgotten.
+	var held []*SharedBudget
+	for i := range 300 {
+		held = append(held, bs.Acquire("busy-"+strconv.Itoa(i), 1000, t0))
+	}
+	if n := bs.Len(); n < 300 {
+		t.Fatalf("%d budgets held with 300 streams in flight", n)
+	}
+	for _, sb := range held {
+		bs.Release(sb, t0)
+	}
+	if n := bs.Len(); n > 100 {
+		t.Fatalf("%d budgets held after the streams ended, want at most 100", n)
+	}
+	// A long key costs no more than a short one.
+	bs.Release(bs.Acquire(strings.Repeat("x", 1<<20), 1000, t0), t0)
+	for k := range bs.m {
+		if len(k.key) > 71 {
+			t.Fatalf("a key of %d bytes is held", len(k.key))
+		}
+	}
+}
