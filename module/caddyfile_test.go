@@ -60,6 +60,18 @@ func TestCaddyfileForms(t *testing.T) {
 			`{"chunk":"2 chars","content_type":"keep","handler":"pace","interval":"50ms"}`},
 		{"line and block", "pace 3chars {\n interval 1s\n content_type text/plain; charset=utf-8\n}",
 			`{"chunk":"3chars","content_type":"text/plain; charset=utf-8","handler":"pace","interval":"1s"}`},
+		{"preset", "pace slow-4g", `{"handler":"pace","preset":"slow-4g"}`},
+		{"preset with a matcher and overrides", "pace /api/* fast-4g {\n latency 0s\n}", `{"handler":"pace","latency":"0s","preset":"fast-4g"}`},
+		{"every option", "pace {\n preset 3g\n chunk 3 words\n interval 1s\n rate 64 KiB\n latency 300ms\n jitter 20%\n after 1MiB\n" +
+			" content_type keep\n share {remote_host}\n percent 50\n max_duration 2m\n upload_rate 500kbit\n}",
+			`{"after":"1MiB","chunk":"3 words","content_type":"keep","handler":"pace","interval":"1s","jitter":"20%","latency":"300ms",` +
+				`"max_duration":"2m","percent":"50","preset":"3g","rate":"64 KiB","share":"{http.request.remote.host}","upload_rate":"500kbit"}`},
+		{"placeholders are kept for each request", "pace {\n rate {query.rate}\n chunk {http.request.header.X-Chunk}\n}",
+			`{"chunk":"{http.request.header.X-Chunk}","handler":"pace","rate":"{http.request.uri.query.rate}"}`},
+		{"match block", "pace {\n match {\n  status 2xx 404\n  header Content-Type text/*\n }\n}",
+			`{"handler":"pace","match":{"headers":{"Content-Type":["text/*"]},"status_code":[2,404]}}`},
+		{"match on one line", "pace 1KiB 100ms {\n match status 200\n}",
+			`{"chunk":"1KiB","handler":"pace","interval":"100ms","match":{"status_code":[200]}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,33 +86,62 @@ func TestCaddyfileForms(t *testing.T) {
 	}
 }
 
-// badConfigs are wrong pace configurations, each with what its error must say.
-var badConfigs = []struct{ caddyfile, mention string }{
-	{"pace 5furlongs", `chunk "5furlongs": unknown unit "furlongs"`},
-	{"pace 0", `chunk "0": a chunk must hold at least one byte`},
-	{"pace 0chars", `chunk "0chars": the count of chars must be a whole number above zero`},
-	{"pace -5chars", `chunk "-5chars": does not start with a number`},
-	{"pace 1.5chars", `chunk "1.5chars": the count of chars must be a whole number`},
-	{"pace 2GiB", `chunk "2GiB": at most 1.0 GiB a chunk`},
-	{"pace 99999999999999999999", `chunk "99999999999999999999": at most`},
-	{"pace 99999999999999999999chars", `chunk "99999999999999999999chars"`},
-	{"pace fast", `chunk "fast": does not start with a number`},
-	{"pace 5chars -1s", `interval "-1s": must not be negative`},
-	{"pace 5chars soon", `interval "soon": not a duration`},
-	{"pace 5chars 100", `interval "100": not a duration`},
-	{"pace 5chars 100ms extra", `too many arguments to pace: "5chars 100ms extra"`},
-	{"pace {\n chunk\n}", `chunk takes a count and a unit`},
-	{"pace {\n chunk 5 chars please\n}", `chunk takes a count and a unit (5chars, 1KiB, 512 bytes), got 3 arguments`},
-	{"pace {\n interval\n}", `interval takes one duration, got 0 arguments`},
-	{"pace {\n interval 1s 2s\n}", `interval takes one duration, got 2 arguments: "1s 2s"`},
-	{"pace {\n interval 1s\n interval 2s\n}", `interval is given twice`},
-	{"pace {\n speed 5\n}", `unrecognized pace subdirective "speed"`},
-	{"pace {\n content_type\n}", `content_type takes auto, keep or a media type, got 0 arguments`},
-	{"pace {\n content_type text/\n}", `content_type "text/": not a media type`},
-	{"pace {\n content_type plain\n}", `content_type "plain": not a media type`},
-	{"pace {\n content_type auto keep\n}", `content_type "auto keep": not a media type`},
-	{"pace 5chars {\n chunk 6chars\n}", `chunk is given both on the pace line and in its block`},
-	{"pace 5chars 1s {\n interval 2s\n}", `interval is given both on the pace line and in its block`},
+// badConfigs are wrong pace configurations, each with what its error must
+// say. The error must point at the line of the bad value: the pace line, or
+// the last line of the block unless line says otherwise.
+var badConfigs = []struct {
+	caddyfile, mention string
+	line               int
+}{
+	{"pace 5furlongs", `chunk "5furlongs": unknown unit "furlongs"`, 0},
+	{"pace 0", `chunk "0": a chunk must hold at least one byte`, 0},
+	{"pace 0chars", `chunk "0chars": the count of chars must be a whole number above zero`, 0},
+	{"pace -5chars", `chunk "-5chars": does not start with a number`, 0},
+	{"pace 1.5chars", `chunk "1.5chars": the count of chars must be a whole number`, 0},
+	{"pace 2GiB", `chunk "2GiB": at most 1.0 GiB a chunk`, 0},
+	{"pace 99999999999999999999", `chunk "99999999999999999999": at most`, 0},
+	{"pace 99999999999999999999chars", `chunk "99999999999999999999chars"`, 0},
+	{"pace fast", `chunk "fast": does not start with a number`, 0},
+	{"pace 5 sentences", `chunk "5 sentences": unknown unit "sentences"`, 0},
+	{"pace 5chars -1s", `interval "-1s": must not be negative`, 0},
+	{"pace 5chars soon", `interval "soon": not a duration`, 0},
+	{"pace 5chars 100", `interval "100": not a duration`, 0},
+	{"pace 5chars 100ms extra", `too many arguments to pace: "5chars 100ms extra"`, 0},
+	{"pace slow-4g 100ms", `a preset takes nothing after it on the pace line: "slow-4g 100ms"`, 0},
+	{"pace {\n preset 5g\n}", `preset "5g": unknown preset (want 3g, slow-3g, slow-4g, fast-3g or fast-4g)`, 0},
+	{"pace {\n chunk\n}", `chunk takes a count and a unit`, 0},
+	{"pace {\n chunk 5 chars please\n}", `chunk takes a count and a unit (5chars, 3 words, 1KiB, 512 bytes), got 3 arguments`, 0},
+	{"pace {\n interval\n}", `interval takes one duration, got 0 arguments`, 0},
+	{"pace {\n interval 1s 2s\n}", `interval takes one duration, got 2 arguments: "1s 2s"`, 0},
+	{"pace {\n interval 1s\n interval 2s\n}", `interval is given twice`, 0},
+	{"pace {\n speed 5\n}", `unrecognized pace subdirective "speed"`, 0},
+	{"pace {\n rate 0\n}", `rate "0": a rate must be above zero bytes per second`, 0},
+	{"pace {\n rate -64KiB\n}", `rate "-64KiB": does not start with a number`, 0},
+	{"pace {\n rate fast\n}", `rate "fast": does not start with a number`, 0},
+	{"pace {\n rate 10 parsecs\n}", `rate "10 parsecs": unknown unit "parsecs"`, 0},
+	{"pace {\n rate 5TiB\n}", `rate "5TiB": at most 1.0 TiB per second`, 0},
+	{"pace {\n upload_rate 0bit\n}", `upload_rate "0bit": a rate must be above zero`, 0},
+	{"pace {\n latency -1s\n}", `latency "-1s": must not be negative`, 0},
+	{"pace {\n latency a while\n}", `latency takes one duration, got 2 arguments`, 0},
+	{"pace {\n jitter 150%\n}", `jitter "150%": must be from 0 to 100`, 0},
+	{"pace {\n jitter lots\n}", `jitter "lots": not a percentage`, 0},
+	{"pace {\n after -1KiB\n}", `after "-1KiB": does not start with a number`, 0},
+	{"pace {\n percent 101\n}", `percent "101": must be from 0 to 100`, 0},
+	{"pace {\n percent -5\n}", `percent "-5": not a percentage`, 0},
+	{"pace {\n percent NaN\n}", `percent "NaN": not a percentage`, 0},
+	{"pace {\n max_duration 0s\n}", `max_duration "0s": must be above zero`, 0},
+	{"pace {\n max_duration forever\n}", `max_duration "forever": not a duration`, 0},
+	{"pace {\n share {remote_host}\n}", `share "{http.request.remote.host}": shares a rate, but neither rate nor preset is set`, 4},
+	{"pace {\n share\n}", `share takes one key, such as {remote_host}, got 0 arguments`, 0},
+	{"pace {\n match\n}", `match needs status or header`, 0},
+	{"pace {\n match {\n  status abc\n }\n}", `bad status value 'abc'`, 4},
+	{"pace {\n match {\n  colour red\n }\n}", `unrecognized response matcher colour`, 4},
+	{"pace {\n content_type\n}", `content_type takes auto, keep or a media type, got 0 arguments`, 0},
+	{"pace {\n content_type text/\n}", `content_type "text/": not a media type`, 0},
+	{"pace {\n content_type plain\n}", `content_type "plain": not a media type`, 0},
+	{"pace {\n content_type auto keep\n}", `content_type "auto keep": not a media type`, 0},
+	{"pace 5chars {\n chunk 6chars\n}", `chunk is given both on the pace line and in its block`, 0},
+	{"pace 5chars 1s {\n interval 2s\n}", `interval is given both on the pace line and in its block`, 0},
 }
 
 func TestBadCaddyfilesAreRefusedWhenAdapted(t *testing.T) {
@@ -113,10 +154,12 @@ func TestBadCaddyfilesAreRefusedWhenAdapted(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.mention) {
 				t.Errorf("error %q\ndoes not say %q", err, tc.mention)
 			}
-			// the line of the bad value: the pace line, or the last line of the block
-			line := strings.Count(tc.caddyfile, "\n") + 2
-			if strings.Count(tc.caddyfile, "\n") > 0 {
-				line--
+			line := tc.line
+			if line == 0 {
+				line = strings.Count(tc.caddyfile, "\n") + 2
+				if strings.Count(tc.caddyfile, "\n") > 0 {
+					line--
+				}
 			}
 			if where := fmt.Sprintf("Caddyfile:%d", line); !strings.Contains(err.Error(), where) {
 				t.Errorf("error %q does not say %s", err, where)
@@ -130,6 +173,10 @@ func TestBadJSONIsRefusedWhenLoaded(t *testing.T) {
 		{`{"handler": "pace", "chunk": "5furlongs"}`, `chunk "5furlongs": unknown unit "furlongs"`},
 		{`{"handler": "pace", "interval": "-3s"}`, `interval "-3s": must not be negative`},
 		{`{"handler": "pace", "content_type": "nope"}`, `content_type "nope": not a media type`},
+		{`{"handler": "pace", "rate": "0"}`, `rate "0": a rate must be above zero`},
+		{`{"handler": "pace", "preset": "6g"}`, `preset "6g": unknown preset`},
+		{`{"handler": "pace", "share": "{remote_host}"}`, `share "{remote_host}": shares a rate, but neither rate nor preset is set`},
+		{`{"handler": "pace", "percent": "200"}`, `percent "200": must be from 0 to 100`},
 	}
 	for _, tc := range tests {
 		cfg := `{"admin": {"disabled": true, "config": {"persist": false}},
@@ -147,29 +194,55 @@ func TestBadJSONIsRefusedWhenLoaded(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	slow4g := 562500 * time.Microsecond
 	tests := []struct {
-		name   string
-		h      Handler
-		chunk  pacing.ChunkSize
-		every  time.Duration
-		ctMode string
+		name      string
+		h         Handler
+		chunk     pacing.ChunkSize
+		every     time.Duration
+		rate      float64
+		latency   time.Duration
+		pacesBody bool
 	}{
-		{"bare pace is 1KiB every 100ms", Handler{}, pacing.DefaultChunk, 100 * time.Millisecond, contentTypeAuto},
-		{"a chunk alone is not slowed", Handler{Chunk: "5chars"}, pacing.ChunkSize{N: 5, Unit: pacing.Chars}, 0, contentTypeAuto},
-		{"an interval alone paces 1KiB chunks", Handler{Interval: "1s"}, pacing.DefaultChunk, time.Second, contentTypeAuto},
-		{"content_type alone keeps the bare defaults", Handler{ContentType: "keep"}, pacing.DefaultChunk, 100 * time.Millisecond, contentTypeKeep},
-		{"interval 0 sends chunks as fast as the client takes them", Handler{Chunk: "1KiB", Interval: "0s"}, pacing.DefaultChunk, 0, contentTypeAuto},
+		{"bare pace is 1KiB every 100ms", Handler{}, pacing.DefaultChunk, 100 * time.Millisecond, 0, 0, true},
+		{"a chunk alone is not slowed", Handler{Chunk: "5chars"}, pacing.ChunkSize{N: 5, Unit: pacing.Chars}, 0, 0, 0, true},
+		{"an interval alone paces 1KiB chunks", Handler{Interval: "1s"}, pacing.DefaultChunk, time.Second, 0, 0, true},
+		{"content_type alone keeps the bare defaults", Handler{ContentType: "keep"}, pacing.DefaultChunk, 100 * time.Millisecond, 0, 0, true},
+		{"jitter alone keeps the bare defaults", Handler{Jitter: "10%"}, pacing.DefaultChunk, 100 * time.Millisecond, 0, 0, true},
+		{"interval 0 sends chunks as fast as the client takes them", Handler{Chunk: "1KiB", Interval: "0s"}, pacing.DefaultChunk, 0, 0, 0, true},
+		{"a rate alone cuts 50 ms of itself", Handler{Rate: "20KiB"}, pacing.ChunkSize{N: 1024}, 0, 20480, 0, true},
+		{"a rate keeps a chunk that is given", Handler{Rate: "20KiB", Chunk: "5 chars"}, pacing.ChunkSize{N: 5, Unit: pacing.Chars}, 0, 20480, 0, true},
+		{"latency alone only holds the head", Handler{Latency: "300ms"}, pacing.DefaultChunk, 0, 0, 300 * time.Millisecond, false},
+		{"upload_rate alone leaves the response alone", Handler{UploadRate: "1KiB"}, pacing.DefaultChunk, 0, 0, 0, false},
+		{"a preset sets rate and latency", Handler{Preset: "slow-4g"}, pacing.ChunkSize{N: 9000}, 0, 180000, slow4g, true},
+		{"options beside a preset override it", Handler{Preset: "slow-4g", Rate: "1MB", Latency: "0s"}, pacing.ChunkSize{N: 50000}, 0, 1e6, 0, true},
+		{"a placeholder leaves its option unset until a request comes", Handler{Rate: "{query.rate}"}, pacing.DefaultChunk, 0, 0, 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := tc.h.parse()
+			o, err := tc.h.parse(staticValue)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.chunk != tc.chunk || cfg.interval != tc.every || cfg.contentType != tc.ctMode {
-				t.Errorf("got %v every %v, content_type %s", cfg.chunk, cfg.interval, cfg.contentType)
+			if o.chunk != tc.chunk || o.interval != tc.every || o.rate != tc.rate || o.latency != tc.latency || o.pacesBody() != tc.pacesBody {
+				t.Errorf("got %v every %v at %v B/s, latency %v, body paced %v", o.chunk, o.interval, o.rate, o.latency, o.pacesBody())
 			}
 		})
+	}
+}
+
+func TestPresetsHaveDevToolsNumbers(t *testing.T) {
+	for name, want := range map[string]preset{
+		"3g":      {50000, 50000, 2 * time.Second},
+		"slow-3g": {50000, 50000, 2 * time.Second},
+		"slow-4g": {180000, 84375, 562500 * time.Microsecond},
+		"fast-3g": {180000, 84375, 562500 * time.Microsecond},
+		"fast-4g": {1012500, 168750, 165 * time.Millisecond},
+	} {
+		o, err := (&Handler{Preset: name}).parse(staticValue)
+		if err != nil || o.rate != want.download || o.uploadRate != want.upload || o.latency != want.latency {
+			t.Errorf("%s: rate %v, upload %v, latency %v (%v); want %+v", name, o.rate, o.uploadRate, o.latency, err, want)
+		}
 	}
 }
 

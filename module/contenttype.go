@@ -7,8 +7,8 @@ import (
 
 // contentTypeFor returns the Content-Type a paced response gets in place of
 // current, and whether to set it at all.
-func (cfg *config) contentTypeFor(current string, r *http.Request) (string, bool) {
-	switch cfg.contentType {
+func (o *options) contentTypeFor(current string, r *http.Request) (string, bool) {
+	switch o.contentType {
 	case contentTypeKeep:
 		return "", false
 	case contentTypeAuto:
@@ -17,7 +17,7 @@ func (cfg *config) contentTypeFor(current string, r *http.Request) (string, bool
 		}
 		return "application/octet-stream", true
 	default:
-		return cfg.contentType, true
+		return o.contentType, true
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package pace is the Caddy module caddy-pace: an HTTP handler that paces the
 // response body of whatever handler comes next (reverse_proxy, file_server,
-// respond, templates…), re-emitting it in chunks with a flush after each.
+// respond, templates…), re-emitting it in chunks with a flush after each, at
+// an interval or a rate, behind a latency: a slow network, a bandwidth limit
+// or a streaming demo, with no change to the app.
 //
 // Blank-import it into a Caddy build, or build with
 // xcaddy build --with github.com/caddy-pace/caddy-pace/module.
@@ -8,13 +10,16 @@ package pace
 
 import (
 	"fmt"
-	"mime"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-pace/caddy-pace/pacing"
 )
@@ -25,30 +30,71 @@ func init() {
 
 // Handler paces the response body that the next handler writes: it sends it
 // on in chunks, each flushed through every wrapper down to the connection,
-// the start of each chunk one interval after the start of the one before.
-// Bytes out are exactly bytes in; only the timing changes.
+// no faster than the interval and the rate allow. Bytes out are exactly
+// bytes in; only the timing changes.
 //
-// Responses without a body (to HEAD, 1xx, 204, 304) and protocol upgrades
-// (WebSocket) pass through untouched. Paced responses carry
-// `X-Content-Type-Options: nosniff` and `X-Accel-Buffering: no`, so that
-// neither a browser's type sniffing nor an nginx in front holds them back.
+// Responses without a body (to HEAD, 1xx, 204, 304) pass through, after the
+// latency. Protocol upgrades (WebSocket) pass through untouched. Paced
+// responses carry `X-Content-Type-Options: nosniff` and
+// `X-Accel-Buffering: no`, so that neither a browser's type sniffing nor an
+// nginx in front holds them back.
 //
-// With neither chunk nor interval set, the handler paces 1 KiB every 100 ms.
+// With none of preset, chunk, interval, rate, latency and upload_rate set,
+// the handler paces 1 KiB every 100 ms.
+//
+// Every property accepts placeholders, resolved per request. A value that
+// resolves empty leaves its property unset. A value that does not parse
+// fails the request with status 400 before the next handler runs; the error
+// names the property and the value, and goes to the site's handle_errors
+// routes if it has any, or else is written as the response body.
 type Handler struct {
+	// A network profile with Chrome DevTools' numbers, setting rate,
+	// upload_rate and latency: `3g` (alias `slow-3g`: 50,000 B/s down and
+	// up, 2 s), `slow-4g` (alias `fast-3g`: 180,000 B/s down, 84,375 B/s up,
+	// 562.5 ms) or `fast-4g` (1,012,500 B/s down, 168,750 B/s up, 165 ms).
+	// Properties set beside it override its parts. Default: none.
+	Preset string `json:"preset,omitempty"`
+
 	// How much of the body goes out at once, as a count and a unit: `5chars`,
-	// `1 char`, `1KiB`, `1.5 KB`, `512 bytes`. Sizes take go-humanize's units
-	// (KiB = 1024 bytes, KB = 1000); a bare number counts bytes. `chars` are
-	// Unicode code points of UTF-8 text: a character is never split across
-	// chunks, and bytes that are not UTF-8 count as one character each.
-	// Default: `1KiB`.
+	// `1 char`, `3words`, `2 lines`, `1 event`, `1KiB`, `1.5 KB`,
+	// `512 bytes`. Sizes take go-humanize's units (KiB = 1024 bytes,
+	// KB = 1000); a bare number counts bytes. `chars` are Unicode code
+	// points of UTF-8 text, never split across chunks (bytes that are not
+	// UTF-8 count as one character each); `words` end after the whitespace
+	// that follows the Nth word; `lines` after the Nth newline; `events`
+	// after the blank line that ends the Nth Server-Sent Event. Default:
+	// under a rate, what the rate sends in 50 ms; otherwise `1KiB`.
 	Chunk string `json:"chunk,omitempty"`
 
-	// Time from the start of one chunk to the start of the next, as a duration
-	// such as `100ms` or `1.5s`. The first chunk leaves at once and chunk k at
-	// k × interval after it, on an absolute schedule, so errors do not add up
-	// over a long body. Default: none, so chunks go out as fast as the client
-	// takes them, each flushed; `100ms` if chunk is not set either.
+	// Time from the start of one chunk to the start of the next, as a
+	// duration such as `100ms` or `1.5s`. The first chunk leaves at once and
+	// chunk k at k × interval after it, on an absolute schedule, so errors
+	// do not add up over a long body. Default: none; `100ms` if no other
+	// timing property is set.
 	Interval string `json:"interval,omitempty"`
+
+	// The most bytes per second the body may use: a size such as `64KiB`
+	// or `1MB`, or bits with a `bit` suffix such as `500kbit` or `1.5Mbit`.
+	// Each chunk leaves when a link of this rate would have carried its last
+	// byte, so n bytes take n / rate. With an interval too, the slower of
+	// the two wins. Default: none.
+	Rate string `json:"rate,omitempty"`
+
+	// How long the response head is held once the next handler has written
+	// it, as a duration: time to first byte grows by exactly that. Default:
+	// none.
+	Latency string `json:"latency,omitempty"`
+
+	// Random variation of the gaps between chunks, as a percentage such as
+	// `20%`: each chunk leaves up to half of it away from its slot, so gaps
+	// vary by up to ± that much of themselves while their mean is kept.
+	// Default: none.
+	Jitter string `json:"jitter,omitempty"`
+
+	// How many leading bytes of the body go out unpaced, as a size such as
+	// `1MiB`, like nginx's `limit_rate_after`. The chunk that holds that
+	// byte goes out unpaced too, so no chunk is split. Default: none.
+	After string `json:"after,omitempty"`
 
 	// What to do with the response's Content-Type. `auto` sets
 	// `application/octet-stream` when the type is missing or text-like
@@ -60,20 +106,40 @@ type Handler struct {
 	// Default: `auto`.
 	ContentType string `json:"content_type,omitempty"`
 
-	cfg config
-}
+	// A key, such as `{remote_host}`, that makes all responses whose key
+	// resolves to the same value draw from one rate: a per-client link, or
+	// with a constant a whole-site link. Concurrent streams on one key get
+	// fair shares. The budgets are kept across config reloads; a budget no
+	// stream uses is forgotten once it has refilled, and at most 10,000 idle
+	// ones are held. Needs rate or a preset. Default: none, so each
+	// response has the rate to itself.
+	Share string `json:"share,omitempty"`
 
-// config is a Handler's options, parsed.
-type config struct {
-	chunk       pacing.ChunkSize
-	interval    time.Duration
-	contentType string // contentTypeAuto, contentTypeKeep or a media type
-}
+	// The share of matching requests to pace, from `0` to `100` (a `%`
+	// sign is allowed); the others pass through untouched. Default: `100`.
+	Percent string `json:"percent,omitempty"`
 
-const (
-	contentTypeAuto = "auto"
-	contentTypeKeep = "keep"
-)
+	// The longest a paced response may take, counted from when the request
+	// reaches this handler, latency included: past it, the rest of the body
+	// goes out at full speed. Nothing is ever cut. Default: none.
+	MaxDuration string `json:"max_duration,omitempty"`
+
+	// The most bytes per second at which the next handler reads the request
+	// body, as a size or bits like rate: the client is slowed in turn once
+	// the connection's buffers are full. Default: none.
+	UploadRate string `json:"upload_rate,omitempty"`
+
+	// Which responses to pace, by status and headers, with Caddy's response
+	// matcher; the others pass through untouched (latency included).
+	// Default: all.
+	Match *caddyhttp.ResponseMatcher `json:"match,omitempty"`
+
+	static  *options // the options when no value has a placeholder
+	dynamic bool     // some value has a placeholder: parse per request
+	budgets *pacing.Budgets
+	random  func() float64 // for percent and jitter; tests seed it
+	logger  *zap.Logger
+}
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -83,67 +149,100 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision parses the options and fills in the defaults.
-func (h *Handler) Provision(caddy.Context) error {
-	cfg, err := h.parse()
+// Provision parses the options, takes the shared budgets if share is set,
+// and registers the metrics.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.random == nil {
+		h.random = rand.Float64
+	}
+	o, err := h.parse(staticValue)
 	if err != nil {
 		return err
 	}
-	h.cfg = cfg
+	h.static = &o
+	for _, opt := range optionTable {
+		if strings.Contains(*opt.field(h), "{") {
+			h.dynamic = true
+		}
+	}
+	if h.Share != "" {
+		v, _, err := sharedBudgets.LoadOrNew(sharedBudgetsKey, func() (caddy.Destructor, error) {
+			return budgetsHolder{pacing.NewBudgets(maxIdleBudgets)}, nil
+		})
+		if err != nil {
+			return err
+		}
+		h.budgets = v.(budgetsHolder).Budgets
+	}
+	return registerMetrics(ctx.GetMetricsRegistry())
+}
+
+// Validate refuses options that contradict each other.
+func (h *Handler) Validate() error {
+	return h.check()
+}
+
+// Cleanup lets go of the shared budgets; they outlive a config reload that
+// keeps a handler with share, since that one takes them first.
+func (h *Handler) Cleanup() error {
+	if h.budgets != nil {
+		_, err := sharedBudgets.Delete(sharedBudgetsKey)
+		return err
+	}
 	return nil
 }
 
-// parse turns the options into a config, or an error that names the option,
-// the value and what is accepted.
-func (h *Handler) parse() (config, error) {
-	cfg := config{chunk: pacing.DefaultChunk, contentType: contentTypeAuto}
-	if h.Chunk == "" && h.Interval == "" {
-		cfg.interval = defaultInterval
-	}
-	if h.Chunk != "" {
-		c, err := pacing.ParseChunk(h.Chunk)
-		if err != nil {
-			return cfg, fmt.Errorf("chunk %v", err)
-		}
-		cfg.chunk = c
-	}
-	if h.Interval != "" {
-		d, err := caddy.ParseDuration(h.Interval)
-		if err != nil {
-			return cfg, fmt.Errorf("interval %q: not a duration (want e.g. 100ms, 1.5s, 2m)", h.Interval)
-		}
-		if d < 0 {
-			return cfg, fmt.Errorf("interval %q: must not be negative", h.Interval)
-		}
-		cfg.interval = d
-	}
-	switch ct := strings.TrimSpace(h.ContentType); ct {
-	case "", contentTypeAuto:
-	case contentTypeKeep:
-		cfg.contentType = contentTypeKeep
-	default:
-		if _, _, err := mime.ParseMediaType(ct); err != nil || !strings.Contains(ct, "/") {
-			return cfg, fmt.Errorf("content_type %q: not a media type (want auto, keep, or a media type such as application/octet-stream)", h.ContentType)
-		}
-		cfg.contentType = ct
-	}
-	return cfg, nil
-}
+// sharedBudgets holds the budgets of share across config reloads, for as
+// long as a handler with share is loaded.
+var sharedBudgets = caddy.NewUsagePool()
 
-// defaultInterval is the pause of the bare `pace` directive.
-const defaultInterval = 100 * time.Millisecond
+const sharedBudgetsKey = "pace.share"
 
-// ServeHTTP paces the body of the response that next writes.
+// maxIdleBudgets bounds the shared budgets that no stream is using.
+const maxIdleBudgets = 10000
+
+type budgetsHolder struct{ *pacing.Budgets }
+
+func (budgetsHolder) Destruct() error { return nil }
+
+// ServeHTTP paces the response that next writes, and the request body if
+// upload_rate is set.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !mayHaveBody(r) {
+	if isTunnel(r) {
 		return next.ServeHTTP(w, r)
 	}
-	pw := newPacedWriter(w, r, &h.cfg)
-	defer pw.release()
+	o := h.static
+	if h.dynamic {
+		parsed, err := h.parse(resolver(r))
+		if err != nil {
+			return h.refuse(w, r, err)
+		}
+		o = &parsed
+	}
+	if o.percent < 100 && !(h.random()*100 < o.percent) {
+		return next.ServeHTTP(w, r)
+	}
+	start := time.Now()
+	var deadline time.Time
+	if o.maxDuration > 0 {
+		deadline = start.Add(o.maxDuration)
+	}
+	if o.uploadRate > 0 && r.Body != nil && r.Body != http.NoBody {
+		body := &uploadBody{Closer: r.Body}
+		body.Reader = pacing.NewReader(r.Context(), r.Body, o.uploadRate, deadline, &body.clock)
+		defer body.clock.Stop()
+		r.Body = body
+	}
+	if !o.wrapsResponse() {
+		return next.ServeHTTP(w, r)
+	}
+	pw := newPacedWriter(w, r, h, o, deadline)
 	err := next.ServeHTTP(pw, r)
 	if err == nil {
 		err = pw.close()
 	}
+	pw.release(err)
 	if err != nil && r.Context().Err() != nil {
 		// The client went away: not the server's failure. Like
 		// reverse_proxy, report 499, which Caddy logs at debug level.
@@ -156,16 +255,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // response that the client did not stay to receive.
 const statusClientClosedRequest = 499
 
-// mayHaveBody reports whether the response to r can have a body to pace: not
-// for HEAD, nor for a protocol upgrade or CONNECT, whose "body" is a tunnel.
-func mayHaveBody(r *http.Request) bool {
-	return r.Method != http.MethodHead &&
-		r.Method != http.MethodConnect &&
-		r.Header.Get("Upgrade") == ""
+// isTunnel reports whether r opens a tunnel (a protocol upgrade or CONNECT),
+// whose "body" is not a response to pace.
+func isTunnel(r *http.Request) bool {
+	return r.Method == http.MethodConnect || r.Header.Get("Upgrade") != ""
+}
+
+// uploadBody is a request body read through a pacing.Reader.
+type uploadBody struct {
+	*pacing.Reader
+	io.Closer
+	clock pacing.RealClock
+}
+
+// refuse fails a request whose options did not parse, with 400 and a
+// message that names the option and the value.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) error {
+	err = fmt.Errorf("pace: %w", err)
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		return caddyhttp.Error(http.StatusBadRequest, err) // {err.message} in handle_errors
+	}
+	// Caddy's own error response has no body; say what was wrong.
+	if c := h.logger.Check(zapcore.DebugLevel, "refused a request with a bad pace value"); c != nil {
+		c.Write(zap.Error(err))
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusBadRequest)
+	_, werr := io.WriteString(w, err.Error()+"\n")
+	return werr
 }
 
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -4,63 +4,114 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
-// pacedWriter is the http.ResponseWriter the next handler writes to. It
-// decides when the response head goes out whether the body is paced, and if
-// so hands every byte to a pacing.Pacer, which writes and flushes chunk by
+// pacedWriter is the http.ResponseWriter the next handler writes to. When
+// the final response head is written it decides whether the response is
+// paced (match), holds the head for the latency, and if the body is paced
+// hands every byte to a pacing.Pacer, which writes and flushes chunk by
 // chunk to the ResponseWriter below.
 type pacedWriter struct {
 	http.ResponseWriter
-	req   *http.Request
-	cfg   *config
-	below *http.ResponseController // flushes the writer below, through its wrappers
+	req      *http.Request
+	h        *Handler
+	opts     *options
+	deadline time.Time
+	below    *http.ResponseController // flushes the writer below, through its wrappers
 
 	wroteHeader bool
-	pacer       *pacing.Pacer // nil while the response is not paced
+	err         error                // the client left while the head was held
+	pacer       *pacing.Pacer        // nil while the body is not paced
+	shared      *pacing.SharedBudget // the share budget the pacer draws from
+	started     time.Time            // when the body's pacing started
 	clock       pacing.RealClock
 }
 
-func newPacedWriter(w http.ResponseWriter, r *http.Request, cfg *config) *pacedWriter {
+func newPacedWriter(w http.ResponseWriter, r *http.Request, h *Handler, o *options, deadline time.Time) *pacedWriter {
 	return &pacedWriter{
 		ResponseWriter: w,
 		req:            r,
-		cfg:            cfg,
+		h:              h,
+		opts:           o,
+		deadline:       deadline,
 		below:          http.NewResponseController(w),
 	}
 }
 
-// WriteHeader sets up pacing for a final response that may have a body, and
-// passes the head on. Informational (1xx) heads pass straight through.
+// WriteHeader decides, for a final response, whether it is paced; holds the
+// head for the latency; sets up pacing for a body; and passes the head on.
+// Informational (1xx) heads pass straight through.
 func (pw *pacedWriter) WriteHeader(status int) {
 	if pw.wroteHeader || status < 200 {
 		pw.ResponseWriter.WriteHeader(status)
 		return
 	}
 	pw.wroteHeader = true
-	if status != http.StatusNoContent && status != http.StatusNotModified {
+	if m := pw.h.Match; m != nil && !m.Match(status, pw.Header()) {
+		pw.ResponseWriter.WriteHeader(status)
+		return
+	}
+	if pw.opts.latency > 0 {
+		if pw.err = pw.holdHead(); pw.err != nil {
+			return
+		}
+	}
+	if pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
+		status != http.StatusNoContent && status != http.StatusNotModified {
 		pw.startPacing()
 	}
 	pw.ResponseWriter.WriteHeader(status)
 }
 
+// holdHead waits for the latency, or until the deadline or the client goes.
+func (pw *pacedWriter) holdHead() error {
+	d := pw.opts.latency
+	if !pw.deadline.IsZero() {
+		d = min(d, time.Until(pw.deadline))
+	}
+	return pw.clock.Sleep(pw.req.Context(), d)
+}
+
 func (pw *pacedWriter) startPacing() {
+	o := pw.opts
 	h := pw.Header()
-	if ct, rewrite := pw.cfg.contentTypeFor(h.Get("Content-Type"), pw.req); rewrite {
+	if ct, rewrite := o.contentTypeFor(h.Get("Content-Type"), pw.req); rewrite {
 		h.Set("Content-Type", ct)
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
-	plan := pacing.Plan{Chunk: pw.cfg.chunk, Interval: pw.cfg.interval}
+	pw.started = time.Now()
+	plan := pacing.Plan{
+		Chunk:    o.chunk,
+		Interval: o.interval,
+		Rate:     o.rate,
+		Jitter:   o.jitter,
+		Rand:     pw.h.random,
+		After:    o.after,
+		Deadline: pw.deadline,
+	}
+	if o.share != "" && o.rate > 0 && pw.h.budgets != nil {
+		pw.shared = pw.h.budgets.Acquire(o.share, o.rate, pw.started)
+		plan.Shared, plan.Rate = pw.shared.Budget, 0
+	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
+	paceMetrics.inFlight.Inc()
 }
 
 // Write paces p, or passes it through if the response is not paced.
 func (pw *pacedWriter) Write(p []byte) (int, error) {
 	if !pw.wroteHeader {
 		pw.WriteHeader(http.StatusOK)
+	}
+	if pw.err != nil {
+		return 0, pw.err
 	}
 	if pw.pacer == nil {
 		return pw.ResponseWriter.Write(p)
@@ -75,6 +126,9 @@ func (pw *pacedWriter) Write(p []byte) (int, error) {
 func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !pw.wroteHeader {
 		pw.WriteHeader(http.StatusOK)
+	}
+	if pw.err != nil {
+		return 0, pw.err
 	}
 	if pw.pacer != nil {
 		return pw.pacer.ReadFrom(r)
@@ -91,6 +145,9 @@ func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 func (pw *pacedWriter) FlushError() error {
 	if !pw.wroteHeader {
 		pw.WriteHeader(http.StatusOK)
+	}
+	if pw.err != nil {
+		return pw.err
 	}
 	if pw.pacer != nil {
 		return pw.pacer.Flush()
@@ -112,17 +169,71 @@ func (pw *pacedWriter) Unwrap() http.ResponseWriter {
 	return pw.ResponseWriter
 }
 
-// close ends a body that the next handler finished: its last chunk is flushed.
+// close ends a response that the next handler finished: one that wrote
+// nothing gets its head now (so the latency applies to it too), and a paced
+// body's last chunk is flushed.
 func (pw *pacedWriter) close() error {
+	if !pw.wroteHeader {
+		pw.WriteHeader(http.StatusOK)
+	}
+	if pw.err != nil {
+		return pw.err
+	}
 	if pw.pacer == nil {
 		return nil
 	}
 	return pw.pacer.Close()
 }
 
-// release frees what the writer holds, however the handler ended.
-func (pw *pacedWriter) release() {
+// release frees what the writer holds however the handler ended, and
+// accounts for the paced body in the metrics and the debug log; err is how
+// the handler ended.
+func (pw *pacedWriter) release(err error) {
 	pw.clock.Stop()
+	if pw.pacer == nil {
+		return
+	}
+	now := time.Now()
+	if pw.shared != nil {
+		pw.h.budgets.Release(pw.shared, now)
+	}
+	stats := pw.pacer.Stats()
+	paceMetrics.inFlight.Dec()
+	paceMetrics.responses.Inc()
+	paceMetrics.bytes.Add(float64(stats.Bytes))
+	paceMetrics.waited.Add(stats.Waited.Seconds())
+	if c := pw.h.logger.Check(zapcore.DebugLevel, "paced response"); c != nil {
+		elapsed := now.Sub(pw.started)
+		c.Write(
+			zap.Int64("bytes", stats.Bytes),
+			zap.Int64("chunks", stats.Chunks),
+			zap.Duration("elapsed", elapsed),
+			zap.String("rate", effectiveRate(stats.Bytes, elapsed)),
+			zap.Duration("waited", stats.Waited),
+			zap.String("ended", pw.ending(err, stats)),
+		)
+	}
+}
+
+// ending says how the paced body ended, for the log.
+func (pw *pacedWriter) ending(err error, stats pacing.Stats) string {
+	switch {
+	case pw.req.Context().Err() != nil:
+		return "client gone"
+	case err != nil:
+		return "error: " + err.Error()
+	case stats.Deadline:
+		return "max_duration reached, rest sent unpaced"
+	}
+	return "complete"
+}
+
+// effectiveRate is bytes over elapsed, in bytes per second.
+func effectiveRate(bytes int64, elapsed time.Duration) string {
+	if elapsed <= 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(float64(bytes)/elapsed.Seconds(), 'f', 0, 64) + " B/s"
 }
 
 // Interface guards
