@@ -3,14 +3,29 @@ package pace
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func init() {
 	caddy.RegisterModule(testSource{})
+	// pace_test_source <size> <write_size>
+	httpcaddyfile.RegisterHandlerDirective("pace_test_source", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		h.Next()
+		var s testSource
+		args := h.RemainingArgs()
+		if len(args) != 2 {
+			return nil, h.ArgErr()
+		}
+		s.Size, _ = strconv.Atoi(args[0])
+		s.WriteSize, _ = strconv.Atoi(args[1])
+		return s, nil
+	})
+	httpcaddyfile.RegisterDirectiveOrder("pace_test_source", httpcaddyfile.Before, "respond")
 }
 
 // testSource is a handler for tests: it writes Size bytes of 'x' in writes of
