@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,64 @@ var exampleChecks = map[string]func(t *testing.T, base string){
 	},
 	"pace.json": func(t *testing.T, base string) {
 		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
+	},
+	"slow-network.Caddyfile": func(t *testing.T, base string) {
+		r := getHost(t, base+"/")
+		// 562.5 ms of latency, then 20 KiB at 180,000 B/s
+		want := 562500*time.Microsecond + time.Duration(float64(len(proxyBody))/180000*float64(time.Second))
+		if !bytes.Equal(r.body, proxyBody) || r.ttfb < 562500*time.Microsecond || !within(r.total, want, 5*time.Millisecond, slack) {
+			t.Errorf("%d bytes, first after %v, all after %v; want the body after %v", len(r.body), r.ttfb, r.total, want)
+		}
+	},
+	"per-client.Caddyfile": func(t *testing.T, base string) {
+		// Two downloads at once from one client share its 64 KiB/s: 40 KiB
+		// less the budget's 50 ms of credit take 0.575 s, where each alone
+		// on its own budget would take half that.
+		var wg sync.WaitGroup
+		var totals [2]time.Duration
+		for i := range totals {
+			wg.Go(func() {
+				r := getHost(t, base+"/")
+				if !bytes.Equal(r.body, proxyBody) {
+					t.Errorf("body of %d bytes differs", len(r.body))
+				}
+				totals[i] = r.total
+			})
+		}
+		wg.Wait()
+		want := time.Duration((2*float64(len(proxyBody)) - 65536*0.05) / 65536 * float64(time.Second))
+		if last := max(totals[0], totals[1]); !within(last, want, 10*time.Millisecond, slack) {
+			t.Errorf("two downloads took %v and %v, want the later at %v", totals[0], totals[1], want)
+		}
+	},
+	"per-request.Caddyfile": func(t *testing.T, base string) {
+		r := getHost(t, base+"/api/x?rate=40KiB&chunk=1KiB")
+		if !bytes.Equal(r.body, proxyBody) || !within(r.total, 500*time.Millisecond, 5*time.Millisecond, slack) {
+			t.Errorf("?rate=40KiB: %d bytes in %v, want 20 KiB in 500ms", len(r.body), r.total)
+		}
+		if r := getHost(t, base+"/api/x", "X-Pace-Latency", "300ms"); r.ttfb < 300*time.Millisecond || isPaced(r) {
+			t.Errorf("X-Pace-Latency: 300ms: first byte after %v, body paced %v", r.ttfb, isPaced(r))
+		}
+		if r := getHost(t, base+"/api/x?rate=lots"); r.StatusCode != 400 || !strings.Contains(string(r.body), `rate "lots"`) {
+			t.Errorf("?rate=lots: %d %q, want 400 naming the value", r.StatusCode, r.body)
+		}
+		if r := getHost(t, base+"/x?rate=1"); isPaced(r) || !bytes.Equal(r.body, proxyBody) {
+			t.Error("a path outside /api/ was paced")
+		}
+	},
+	"sse.Caddyfile": func(t *testing.T, base string) {
+		r := getHost(t, base+"/events.sse")
+		want, _ := os.ReadFile("caddyfile-examples/demo/site/events.sse")
+		if r.Header.Get("Content-Type") != "text/event-stream" || !bytes.Equal(r.body, want) {
+			t.Fatalf("Content-Type %q, body %q", r.Header.Get("Content-Type"), r.body)
+		}
+		events := bytes.Count(want, []byte("\n\n"))
+		for i, rd := range r.reads {
+			if n := bytes.Count(rd.data, []byte("\n\n")); n != 1 || !bytes.HasSuffix(rd.data, []byte("\n\n")) {
+				t.Errorf("read %d holds %d events: %q", i, n, rd.data)
+			}
+		}
+		checkTiming(t, r, events, 300*time.Millisecond)
 	},
 }
 
