@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestClientGoneIsReported499NotAsAServerError(t *testing.T) {
@@ -68,3 +69,26 @@ type minimalWriter struct {
 func (m *minimalWriter) Header() http.Header         { return m.header }
 func (m *minimalWriter) Write(p []byte) (int, error) { return m.body.Write(p) }
 func (m *minimalWriter) WriteHeader(int)             {}
+
+func TestAnAbortingNextHandlerStillReleasesTheStream(t *testing.T) {
+	h := &Handler{Chunk: "1"}
+	if err := h.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.ToFloat64(paceMetrics.inFlight)
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Fatalf("recovered %v, want http.ErrAbortHandler", v)
+			}
+		}()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil),
+			caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				w.Write([]byte("abc"))
+				panic(http.ErrAbortHandler) // as reverse_proxy does when the client is gone
+			}))
+	}()
+	if after := testutil.ToFloat64(paceMetrics.inFlight); after != before {
+		t.Fatalf("streams in flight went from %v to %v", before, after)
+	}
+}

@@ -9,6 +9,7 @@
 package pace
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -238,11 +239,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	pw := newPacedWriter(w, r, h, o, deadline)
-	err := next.ServeHTTP(pw, r)
+	// Deferred: reverse_proxy aborts with panic(http.ErrAbortHandler) when a
+	// write to the client fails, and what the writer holds must still go.
+	err := errAborted
+	defer func() { pw.release(err) }()
+	err = next.ServeHTTP(pw, r)
 	if err == nil {
 		err = pw.close()
 	}
-	pw.release(err)
 	if err != nil && r.Context().Err() != nil {
 		// The client went away: not the server's failure. Like
 		// reverse_proxy, report 499, which Caddy logs at debug level.
@@ -250,6 +254,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	return err
 }
+
+// errAborted is how a response ended if the next handler panicked.
+var errAborted = errors.New("the next handler aborted")
 
 // statusClientClosedRequest is nginx's code, which Caddy uses too, for a
 // response that the client did not stay to receive.
