@@ -327,3 +327,27 @@ func TestShareBudgetsAreKeptAcrossAReload(t *testing.T) {
 		t.Fatalf("after a reload the budgets are %p (was %p), %d references", second, first, refs)
 	}
 }
+
+func TestAPresetFromAPlaceholderIsOverriddenByOptionsBesideIt(t *testing.T) {
+	h := &Handler{Preset: "{query.net}", Latency: "10ms"}
+	values := map[string]string{"{query.net}": "slow-4g"}
+	o, err := h.parse(func(v string) string {
+		if r, ok := values[v]; ok {
+			return r
+		}
+		return v
+	})
+	if err != nil || o.rate != 180000 || o.uploadRate != 84375 || o.latency != 10*time.Millisecond {
+		t.Fatalf("rate %v, upload %v, latency %v (%v); want slow-4g with latency 10ms", o.rate, o.uploadRate, o.latency, err)
+	}
+}
+
+func TestAbsurdPerRequestValuesAreBoundedByMaxDuration(t *testing.T) {
+	base := pacedProxy(t, "pace {\n rate {query.rate}\n interval {query.interval}\n chunk {query.chunk}\n max_duration 1s\n}")
+	for _, query := range []string{"rate=1", "interval=100h", "chunk=1&interval=1h", "rate=1bit&chunk=1"} {
+		r := get(t, base+"/bytes/102400?"+query)
+		if r.err != nil || len(r.body) != 102400 || !within(r.total, time.Second, 5*time.Millisecond, slack) {
+			t.Errorf("?%s: %d bytes (%v) in %v, want all of 100 KiB in 1 s", query, len(r.body), r.err, r.total)
+		}
+	}
+}
