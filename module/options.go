@@ -43,7 +43,8 @@ func (o *options) pacesBody() bool {
 	return o.chunkSet || o.interval > 0 || o.rate > 0
 }
 
-// holdsHead reports whether the response needs a wrapper at all.
+// wrapsResponse reports whether the response needs a wrapper at all: to
+// pace its body or to hold its head.
 func (o *options) wrapsResponse() bool {
 	return o.pacesBody() || o.latency > 0
 }
