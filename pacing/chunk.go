@@ -53,7 +53,11 @@ func (c ChunkSize) String() string {
 	if c.Unit == Bytes {
 		return humanize.IBytes(uint64(c.N))
 	}
-	return strconv.Itoa(c.N) + c.Unit.String()
+	unit := c.Unit.String()
+	if c.N == 1 {
+		unit = strings.TrimSuffix(unit, "s")
+	}
+	return strconv.Itoa(c.N) + " " + unit
 }
 
 // ByteHint is about how many bytes one chunk holds; it sizes read buffers.

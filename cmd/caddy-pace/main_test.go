@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// caddyPace builds this binary once per test run.
+func caddyPace(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "caddy-pace")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs the binary with args until the test ends, waits until addr
+// answers, and returns what it has printed so far.
+func start(t *testing.T, bin, addr string, args ...string) *bytes.Buffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return &out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v is not listening after 20 s:\n%s", args, out.String())
+		}
+	}
+}
+
+// timedGet fetches url and returns each read's data and the time until it.
+func timedGet(t *testing.T, url string) (reads []string, ttfb, total time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if reads == nil {
+				ttfb = time.Since(start)
+			}
+			reads = append(reads, string(buf[:n]))
+		}
+		if err != nil {
+			break
+		}
+	}
+	return reads, ttfb, time.Since(start)
+}
+
+func TestPaceCommandAsWritten(t *testing.T) {
+	bin := caddyPace(t)
+
+	t.Run("--root ./dir --chunk 5chars --interval 100ms", func(t *testing.T) {
+		dir := t.TempDir()
+		text := "你好世界, paced by the command line."
+		os.WriteFile(filepath.Join(dir, "story.txt"), []byte(text), 0o644)
+		addr := freePort(t)
+		out := start(t, bin, addr, "pace", "--root", dir, "--chunk", "5chars", "--interval", "100ms", "--listen", addr)
+		reads, _, total := timedGet(t, "http://"+addr+"/story.txt")
+		if got := strings.Join(reads, ""); got != text {
+			t.Fatalf("body %q", got)
+		}
+		for _, rd := range reads[:len(reads)-1] {
+			if utf8.RuneCountInString(rd)%5 != 0 {
+				t.Errorf("read %q is not whole chunks of 5 characters", rd)
+			}
+		}
+		chunks := (utf8.RuneCountInString(text) + 4) / 5
+		if want := time.Duration(chunks-1) * 100 * time.Millisecond; total < want-5*time.Millisecond || total > want+700*time.Millisecond {
+			t.Errorf("%d chunks took %v, want %v", chunks, total, want)
+		}
+		if !strings.Contains(out.String(), "caddy pace: serving files from "+dir+" at http://"+addr+", pacing 5 chars every 100ms") {
+			t.Errorf("printed:\n%s", out)
+		}
+	})
+
+	t.Run("--to localhost:3000 --preset slow-4g", func(t *testing.T) {
+		body := bytes.Repeat([]byte("slow network "), 13846) // 179,998 bytes: 1 s at 180,000 B/s
+		upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write(body)
+		}))
+		defer upstream.Close()
+		addr := freePort(t)
+		start(t, bin, addr, "pace", "--to", upstream.Listener.Addr().String(), "--preset", "slow-4g", "--listen", addr)
+		reads, ttfb, total := timedGet(t, "http://"+addr+"/")
+		if got := strings.Join(reads, ""); got != string(body) {
+			t.Fatalf("body of %d bytes differs", len(got))
+		}
+		t.Logf("slow-4g through the command: first byte after %v, %d bytes after %v", ttfb, len(body), total)
+		if ttfb < 562*time.Millisecond || total < 1562*time.Millisecond || total > 2300*time.Millisecond {
+			t.Errorf("first byte after %v, all after %v; want 562.5 ms of latency and 1 s at 180,000 B/s", ttfb, total)
+		}
+	})
+
+	t.Run("a bad flag fails at once, naming it", func(t *testing.T) {
+		start := time.Now()
+		out, err := exec.Command(bin, "pace", "--root", ".", "--chunk", "5furlongs").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), `--chunk \"5furlongs\": unknown unit`) || time.Since(start) > 10*time.Second {
+			t.Errorf("exit %v after %v:\n%s", err, time.Since(start), out)
+		}
+	})
+}

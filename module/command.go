@@ -1,0 +1,181 @@
+package pace
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "pace",
+		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--preset <name>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
+		Short: "A pacing reverse proxy or file server, with no config file",
+		Long: `
+Starts a plain-HTTP server that paces every response: a reverse proxy to
+--to, or a file server of --root. It prints what it serves and how it paces,
+and runs until stopped (Ctrl-C). The admin endpoint is off.
+
+The pacing flags are the pace directive's options:
+  --preset        3g, slow-3g, slow-4g, fast-3g or fast-4g
+  --chunk         5chars, 3words, 1line, 1event, 1KiB…
+  --interval      time between the starts of two chunks: 100ms
+  --rate          bytes per second: 64KiB, 1MB, 500kbit
+  --latency       time the response head is held: 300ms
+  --content-type  auto (default), keep, or a media type
+With none of them, it paces 1KiB every 100ms.
+
+  caddy pace --to localhost:3000 --preset slow-4g
+  caddy pace --root ./public --chunk 5chars --interval 100ms --listen :8080
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			cmd.Flags().String("to", "", "Upstream to proxy to, e.g. localhost:3000")
+			cmd.Flags().String("root", "", "Directory to serve files from")
+			cmd.Flags().String("listen", "localhost:8080", "Address to listen on")
+			for _, f := range paceFlags {
+				cmd.Flags().String(f.flag, "", f.usage)
+			}
+			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdPace)
+		},
+	})
+}
+
+// paceFlags are the command's flags that set a pace option.
+var paceFlags = []struct{ flag, option, usage string }{
+	{"preset", "preset", "Network profile: 3g, slow-4g, fast-4g…"},
+	{"chunk", "chunk", "Chunk size: 5chars, 3words, 1KiB…"},
+	{"interval", "interval", "Time between the starts of two chunks"},
+	{"rate", "rate", "Bytes per second: 64KiB, 1MB, 500kbit"},
+	{"latency", "latency", "Time the response head is held"},
+	{"content-type", "content_type", "auto, keep, or a media type"},
+}
+
+func cmdPace(fl caddycmd.Flags) (int, error) {
+	values := map[string]string{}
+	for _, name := range []string{"to", "root", "listen"} {
+		values[name] = fl.String(name)
+	}
+	for _, f := range paceFlags {
+		values[f.flag] = fl.String(f.flag)
+	}
+	cfg, summary, err := paceCommandConfig(values)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	if err := caddy.Run(cfg); err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	fmt.Println(summary)
+	select {}
+}
+
+// paceCommandConfig makes the config of `caddy pace` from its flags' values,
+// and a line that says what it serves and how it paces. An error names the
+// flag and the value.
+func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) {
+	to, root, listen := values["to"], values["root"], values["listen"]
+	switch {
+	case to == "" && root == "":
+		return nil, "", fmt.Errorf("give --to <upstream> to proxy, or --root <dir> to serve files")
+	case to != "" && root != "":
+		return nil, "", fmt.Errorf("--to %q and --root %q: give one, not both", to, root)
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return nil, "", fmt.Errorf("--listen %q: not a host:port address (want e.g. localhost:8080 or :8080)", listen)
+	}
+	pace := new(Handler)
+	paceJSON := map[string]string{"handler": "pace"}
+	for _, f := range paceFlags {
+		v := values[f.flag]
+		if v == "" {
+			continue
+		}
+		opt, _ := lookupOption(f.option)
+		var scratch options
+		if err := opt.parse(&scratch, v); err != nil {
+			return nil, "", fmt.Errorf("--%s %w", f.flag, err)
+		}
+		*opt.field(pace) = v
+		paceJSON[f.option] = v
+	}
+	o, err := pace.parse(staticValue)
+	if err != nil {
+		return nil, "", err
+	}
+
+	var next, serves string
+	if to != "" {
+		dial := strings.TrimPrefix(to, "http://")
+		if strings.Contains(dial, "://") || strings.Contains(dial, "/") {
+			return nil, "", fmt.Errorf("--to %q: want an http upstream as host:port, e.g. localhost:3000", to)
+		}
+		if _, _, err := net.SplitHostPort(dial); err != nil {
+			dial = net.JoinHostPort(dial, "80")
+		}
+		next = mustJSON(map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]string{"dial": dial}}})
+		serves = "proxying to http://" + dial
+	} else {
+		if info, err := os.Stat(root); err != nil || !info.IsDir() {
+			return nil, "", fmt.Errorf("--root %q: not a directory", root)
+		}
+		next = mustJSON(map[string]any{"handler": "file_server", "root": root, "browse": map[string]any{}})
+		serves = "serving files from " + root
+	}
+	cfg := `{
+		"admin": {"disabled": true, "config": {"persist": false}},
+		"apps": {"http": {"servers": {"pace": {
+			"listen": [` + mustJSON(listen) + `],
+			"automatic_https": {"disable": true},
+			"routes": [{"handle": [` + mustJSON(paceJSON) + `,` + next + `]}]
+		}}}}
+	}`
+	var config caddy.Config
+	if err := json.Unmarshal([]byte(cfg), &config); err != nil {
+		return nil, "", err
+	}
+	host := listen
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	return &config, fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, host, describe(o)), nil
+}
+
+// describe says how options pace, for people.
+func describe(o options) string {
+	var parts []string
+	if o.pacesBody() {
+		chunk := o.chunk.String()
+		switch {
+		case o.interval > 0 && o.rate > 0:
+			parts = append(parts, fmt.Sprintf("%s chunks, one per %v, at most %s/s", chunk, o.interval, humanize.IBytes(uint64(o.rate))))
+		case o.interval > 0:
+			parts = append(parts, fmt.Sprintf("%s every %v", chunk, o.interval))
+		case o.rate > 0:
+			parts = append(parts, fmt.Sprintf("%s/s in %s chunks", humanize.IBytes(uint64(o.rate)), chunk))
+		default:
+			parts = append(parts, chunk+" chunks as fast as the client takes them")
+		}
+	}
+	if o.latency > 0 {
+		parts = append(parts, fmt.Sprintf("the head held %v", o.latency))
+	}
+	if o.uploadRate > 0 {
+		parts = append(parts, fmt.Sprintf("uploads read at %s/s", humanize.IBytes(uint64(o.uploadRate))))
+	}
+	return "pacing " + strings.Join(parts, ", ")
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,79 @@
+package pace
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func commandValues(kv ...string) map[string]string {
+	values := map[string]string{"listen": "localhost:8080"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		values[kv[i]] = kv[i+1]
+	}
+	return values
+}
+
+func TestPaceCommandConfig(t *testing.T) {
+	tests := []struct {
+		values  map[string]string
+		summary string
+		route   string
+	}{
+		{commandValues("root", ".", "chunk", "5chars", "interval", "100ms"),
+			"caddy pace: serving files from . at http://localhost:8080, pacing 5 chars every 100ms",
+			`[{"chunk":"5chars","handler":"pace","interval":"100ms"},{"browse":{},"handler":"file_server","root":"."}]`},
+		{commandValues("to", "localhost:3000", "preset", "slow-4g"),
+			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing 176 KiB/s in 8.8 KiB chunks, the head held 562.5ms, uploads read at 82 KiB/s",
+			`[{"handler":"pace","preset":"slow-4g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
+		{commandValues("to", "http://example.internal", "listen", ":9000"),
+			"caddy pace: proxying to http://example.internal:80 at http://localhost:9000, pacing 1.0 KiB every 100ms",
+			`[{"handler":"pace"},{"handler":"reverse_proxy","upstreams":[{"dial":"example.internal:80"}]}]`},
+		{commandValues("root", ".", "rate", "1MB", "chunk", "1 line", "latency", "300ms", "content-type", "keep"),
+			"caddy pace: serving files from . at http://localhost:8080, pacing 977 KiB/s in 1 line chunks, the head held 300ms",
+			`[{"chunk":"1 line","content_type":"keep","handler":"pace","latency":"300ms","rate":"1MB"},{"browse":{},"handler":"file_server","root":"."}]`},
+	}
+	for _, tc := range tests {
+		cfg, summary, err := paceCommandConfig(tc.values)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.values, err)
+		}
+		if summary != tc.summary {
+			t.Errorf("summary %q\nwant    %q", summary, tc.summary)
+		}
+		var http struct {
+			Servers map[string]struct {
+				Listen []string
+				Routes []struct{ Handle json.RawMessage }
+			}
+		}
+		json.Unmarshal(cfg.AppsRaw["http"], &http)
+		if got := string(http.Servers["pace"].Routes[0].Handle); got != tc.route {
+			t.Errorf("route %s\nwant  %s", got, tc.route)
+		}
+	}
+}
+
+func TestPaceCommandRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		values  map[string]string
+		mention string
+	}{
+		{commandValues(), "give --to <upstream> to proxy, or --root <dir>"},
+		{commandValues("to", "localhost:3000", "root", "."), `--to "localhost:3000" and --root ".": give one, not both`},
+		{commandValues("root", "/no/such/dir"), `--root "/no/such/dir": not a directory`},
+		{commandValues("to", "https://x:443"), `--to "https://x:443": want an http upstream`},
+		{commandValues("root", ".", "listen", "8080"), `--listen "8080": not a host:port address`},
+		{commandValues("root", ".", "chunk", "5furlongs"), `--chunk "5furlongs": unknown unit "furlongs"`},
+		{commandValues("root", ".", "interval", "soon"), `--interval "soon": not a duration`},
+		{commandValues("root", ".", "rate", "0"), `--rate "0": a rate must be above zero`},
+		{commandValues("root", ".", "latency", "-1s"), `--latency "-1s": must not be negative`},
+		{commandValues("root", ".", "preset", "6g"), `--preset "6g": unknown preset`},
+		{commandValues("root", ".", "content-type", "plain"), `--content-type "plain": not a media type`},
+	} {
+		_, _, err := paceCommandConfig(tc.values)
+		if err == nil || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%v: error %v, want one saying %q", tc.values, err, tc.mention)
+		}
+	}
+}
