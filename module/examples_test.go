@@ -29,6 +29,21 @@ var exampleChecks = map[string]func(t *testing.T, base string){
 		}
 		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
 		checkPacedImage(t, base+"/img/rings.png", 1024, 100*time.Millisecond)
+		events := getHost(t, base+"/events.sse")
+		if events.Header.Get("Content-Type") != "text/event-stream" || len(events.reads) < 4 {
+			t.Errorf("events: Content-Type %q, %d reads", events.Header.Get("Content-Type"), len(events.reads))
+		}
+		story, _ := os.ReadFile("caddyfile-examples/demo/site/story.txt")
+		tried := getHost(t, base+"/try/story.txt?chunk=3+words&interval=50ms")
+		if !bytes.Equal(tried.body, story) || !isPaced(tried) || len(tried.reads) < 5 {
+			t.Errorf("/try with a chunk and an interval: %d reads, paced %v", len(tried.reads), isPaced(tried))
+		}
+		if r := getHost(t, base+"/try/story.txt"); isPaced(r) || !bytes.Equal(r.body, story) {
+			t.Errorf("/try with nothing picked was paced")
+		}
+		if r := getHost(t, base+"/try/story.txt?preset=5g"); r.StatusCode != 400 || !strings.Contains(string(r.body), `preset "5g"`) {
+			t.Errorf("/try?preset=5g: %d %q", r.StatusCode, r.body)
+		}
 	},
 	"story.Caddyfile": func(t *testing.T, base string) {
 		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)

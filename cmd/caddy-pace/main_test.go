@@ -47,13 +47,21 @@ func start(t *testing.T, bin, addr string, args ...string) *bytes.Buffer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); cmd.Wait() })
+	waitFor(t, addr, &out)
+	return &out
+}
+
+// waitFor waits until addr accepts connections; out is what the server has
+// printed, for the error.
+func waitFor(t *testing.T, addr string, out *bytes.Buffer) {
+	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return &out
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%v is not listening after 20 s:\n%s", args, out.String())
+			t.Fatalf("nothing listens on %s after 20 s:\n%s", addr, out.String())
 		}
 	}
 }
@@ -125,6 +133,32 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		t.Logf("slow-4g through the command: first byte after %v, %d bytes after %v", ttfb, len(body), total)
 		if ttfb < 562*time.Millisecond || total < 1562*time.Millisecond || total > 2300*time.Millisecond {
 			t.Errorf("first byte after %v, all after %v; want 562.5 ms of latency and 1 s at 180,000 B/s", ttfb, total)
+		}
+	})
+
+	t.Run("the README's first command: the demo", func(t *testing.T) {
+		if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
+			t.Skipf("SKIP: port 8080, which the demo names, is taken here: %v", err)
+		} else {
+			l.Close()
+		}
+		cmd := exec.Command(bin, "run", "--config", "caddyfile-examples/demo/Caddyfile")
+		cmd.Dir = "../.." // the README runs it from the repository root
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		waitFor(t, "127.0.0.1:8080", &out)
+		page, _, _ := timedGet(t, "http://localhost:8080/")
+		if !strings.Contains(strings.Join(page, ""), "<h1>caddy-pace</h1>") {
+			t.Fatalf("http://localhost:8080/ is not the demo page:\n%s", out.String())
+		}
+		reads, _, total := timedGet(t, "http://localhost:8080/story.txt")
+		t.Logf("the demo's story.txt: %d reads over %v", len(reads), total)
+		if len(reads) < 10 || total < time.Second {
+			t.Errorf("story.txt in %d reads over %v: not streaming", len(reads), total)
 		}
 	})
 
