@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -35,13 +36,32 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// output is what a child process prints, safe to read while exec's
+// goroutines write it.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
 // start runs the binary with args until the test ends, waits until addr
-// answers, and returns what it has printed so far.
-func start(t *testing.T, bin, addr string, args ...string) *bytes.Buffer {
+// answers, and returns what it prints.
+func start(t *testing.T, bin, addr string, args ...string) *output {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
+	var out output
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -53,7 +73,7 @@ func start(t *testing.T, bin, addr string, args ...string) *bytes.Buffer {
 
 // waitFor waits until addr accepts connections; out is what the server has
 // printed, for the error.
-func waitFor(t *testing.T, addr string, out *bytes.Buffer) {
+func waitFor(t *testing.T, addr string, out *output) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
@@ -144,7 +164,7 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		}
 		cmd := exec.Command(bin, "run", "--config", "caddyfile-examples/demo/Caddyfile")
 		cmd.Dir = "../.." // the README runs it from the repository root
-		var out bytes.Buffer
+		var out output
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
