@@ -246,3 +246,66 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 	abs, _ := filepath.Abs(path)
 	t.Logf("artifact: %s (%d bytes)", abs, len(data))
 }
+
+// TestNosniffLetsXHRProgressPerChunk measures what the spec says of
+// nosniff: in Chromium, a 250-byte text/plain body paced over 2 s fires XHR
+// onprogress once, at the end, unless the response has nosniff or is
+// application/octet-stream.
+func TestNosniffLetsXHRProgressPerChunk(t *testing.T) {
+	exec := chromium(t)
+	body := strings.Repeat("0123456789", 25) // 250 bytes: 10 chunks of 25, 200 ms apart
+	page := `<script>
+window.counts = {};
+for (const path of ["/sniffed.txt", "/nosniff.txt", "/octet.txt"]) {
+	const xhr = new XMLHttpRequest();
+	window.counts[path] = 0;
+	xhr.onprogress = () => window.counts[path]++;
+	xhr.onload = () => window.counts[path + " done"] = xhr.responseText.length;
+	xhr.open("GET", path);
+	xhr.send();
+}
+</script>`
+	base := startCaddyfile(t, `ADDR {
+		header /sniffed.txt {
+			-X-Content-Type-Options
+			defer
+		}
+		@text path /sniffed.txt /nosniff.txt
+		pace @text 25 200ms {
+			content_type keep
+		}
+		pace /octet.txt 25 200ms
+		respond /page.html `+"`"+page+"`"+`
+		header /page.html Content-Type text/html
+		header /*.txt Content-Type text/plain
+		respond /*.txt "`+body+`"
+	}`)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exec), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/page.html")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Object.keys(window.counts).length === 6`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]int](`window.counts`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("XHR onprogress events for 250 bytes in 10 chunks over 1.8 s: text/plain without nosniff %d, text/plain with nosniff %d, application/octet-stream %d",
+		counts["/sniffed.txt"], counts["/nosniff.txt"], counts["/octet.txt"])
+	for path, n := range counts {
+		if strings.HasSuffix(path, " done") && n != 250 {
+			t.Errorf("%s: %d bytes", path, n)
+		}
+	}
+	if counts["/sniffed.txt"] > 2 || counts["/nosniff.txt"] < 8 || counts["/octet.txt"] < 8 {
+		t.Errorf("onprogress counts %v: want about 1 without nosniff, about 10 with it or with octet-stream", counts)
+	}
+}
