@@ -33,6 +33,20 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// browser starts a headless Chromium (exec) with a fresh profile, for at
+// most timeout, closed when the test ends, and returns a tab's context.
+func browser(t *testing.T, exec string, timeout time.Duration) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exec), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1200, 1000))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
 // panelStep is one growth of a panel's visible text, as the page logs it.
 type panelStep struct {
 	T      float64 `json:"t"` // ms since the panel's request
@@ -68,16 +82,7 @@ func TestDemoStreamsInARealBrowser(t *testing.T) {
 	base := runExample(t, cfg)
 	page := strings.Replace(base, "127.0.0.1", "localhost", 1) + "/" // the demo serves the host localhost
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exec), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1200, 1000))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, exec, 90*time.Second)
 
 	// Mid-stream (the load event waits for the image, 1.6 s), a screenshot
 	// for people.
@@ -280,14 +285,7 @@ for (const path of ["/sniffed.txt", "/nosniff.txt", "/octet.txt"]) {
 		header /*.txt Content-Type text/plain
 		respond /*.txt "`+body+`"
 	}`)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exec), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, exec, 60*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/page.html")); err != nil {
 		t.Fatal(err)
 	}
