@@ -105,13 +105,19 @@ func (pw *pacedWriter) startPacing() {
 	paceMetrics.inFlight.Inc()
 }
 
-// Write paces p, or passes it through if the response is not paced.
-func (pw *pacedWriter) Write(p []byte) (int, error) {
+// head writes the head the next handler left implicit (200), as net/http
+// would, and returns the error of a client that left while it was held.
+func (pw *pacedWriter) head() error {
 	if !pw.wroteHeader {
 		pw.WriteHeader(http.StatusOK)
 	}
-	if pw.err != nil {
-		return 0, pw.err
+	return pw.err
+}
+
+// Write paces p, or passes it through if the response is not paced.
+func (pw *pacedWriter) Write(p []byte) (int, error) {
+	if err := pw.head(); err != nil {
+		return 0, err
 	}
 	if pw.pacer == nil {
 		return pw.ResponseWriter.Write(p)
@@ -124,11 +130,8 @@ func (pw *pacedWriter) Write(p []byte) (int, error) {
 // the writer below (sendfile) would go around pacing, so a paced response
 // reads r about a chunk at a time instead.
 func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !pw.wroteHeader {
-		pw.WriteHeader(http.StatusOK)
-	}
-	if pw.err != nil {
-		return 0, pw.err
+	if err := pw.head(); err != nil {
+		return 0, err
 	}
 	if pw.pacer != nil {
 		return pw.pacer.ReadFrom(r)
@@ -143,11 +146,8 @@ func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 // that is what the current chunk has written so far (never part of a
 // character); a flush never lets a chunk out before its time.
 func (pw *pacedWriter) FlushError() error {
-	if !pw.wroteHeader {
-		pw.WriteHeader(http.StatusOK)
-	}
-	if pw.err != nil {
-		return pw.err
+	if err := pw.head(); err != nil {
+		return err
 	}
 	if pw.pacer != nil {
 		return pw.pacer.Flush()
@@ -173,11 +173,8 @@ func (pw *pacedWriter) Unwrap() http.ResponseWriter {
 // nothing gets its head now (so the latency applies to it too), and a paced
 // body's last chunk is flushed.
 func (pw *pacedWriter) close() error {
-	if !pw.wroteHeader {
-		pw.WriteHeader(http.StatusOK)
-	}
-	if pw.err != nil {
-		return pw.err
+	if err := pw.head(); err != nil {
+		return err
 	}
 	if pw.pacer == nil {
 		return nil
