@@ -99,7 +99,7 @@ func (pw *pacedWriter) startPacing() {
 	}
 	if o.share != "" && o.rate > 0 && pw.h.budgets != nil {
 		pw.shared = pw.h.budgets.Acquire(o.share, o.rate, pw.started)
-		plan.Shared, plan.Rate = pw.shared.Budget, 0
+		plan.Shared = pw.shared.Budget // used instead of plan.Rate
 	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 	paceMetrics.inFlight.Inc()
