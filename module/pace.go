@@ -201,7 +201,7 @@ var sharedBudgets = caddy.NewUsagePool()
 const sharedBudgetsKey = "pace.share"
 
 // maxIdleBudgets bounds the shared budgets that no stream is using.
-const maxIdleBudgets = 10000
+var maxIdleBudgets = 10000
 
 type budgetsHolder struct{ *pacing.Budgets }
 

@@ -220,14 +220,37 @@ func sseEvents(text string) (events int, endsBlank bool) {
 	return events, endsBlank && lines[len(lines)-1] == ""
 }
 
-func FuzzChunkers(f *testing.F) {
-	f.Add([]byte("hello, 世界! 😀 ok"), uint8(3), uint8(5), uint8(Bytes))
-	f.Add([]byte("\xff\xe4\xbd\x80abc"), uint8(1), uint8(2), uint8(Chars))
-	f.Add([]byte("one two\t three\r\n four  "), uint8(1), uint8(3), uint8(Words))
-	f.Add([]byte("a\nb\r\n\nc"), uint8(2), uint8(1), uint8(Lines))
-	f.Add([]byte("data: a\r\n\r\n\n: c\r\rdata: b\n\n"), uint8(0), uint8(2), uint8(Events))
-	f.Fuzz(func(t *testing.T, input []byte, n, split, unit uint8) {
-		c := ChunkSize{N: int(n%16) + 1, Unit: Unit(unit % uint8(len(unitStrings)))}
+// Every chunker has its own fuzz target, so that each gets the fuzzing time
+// to itself: go test -fuzz '^FuzzChars$' ./pacing. Each checks that the chunks
+// put together are the input, that every chunk is whole in its unit, that no
+// valid character is ever split (in any unit but bytes), and that how the writes split
+// the input does not change the chunks.
+func FuzzBytes(f *testing.F) {
+	fuzzChunker(f, Bytes, "hello, 世界! 😀 ok", "\xff\xe4\xbd\x80abc")
+}
+
+func FuzzChars(f *testing.F) {
+	fuzzChunker(f, Chars, "hello, 世界! 😀 ok", "\xff\xe4\xbd\x80abc", "\xe4\xbd", "\xf0\x9f\x98a\xed\xa0\x80")
+}
+
+func FuzzWords(f *testing.F) {
+	fuzzChunker(f, Words, "one two\t three\r\n four  ", "  lead\vand\ftrail ", "世界 hi\u00a0there")
+}
+
+func FuzzLines(f *testing.F) {
+	fuzzChunker(f, Lines, "a\nb\r\n\nc", "\n\n\n", "no newline")
+}
+
+func FuzzEvents(f *testing.F) {
+	fuzzChunker(f, Events, "data: a\r\n\r\n\n: c\r\rdata: b\n\n", "data: x\r", "\r\n\r\n\r\n", "event: e\ndata: 世界\n\n")
+}
+
+func fuzzChunker(f *testing.F, unit Unit, seeds ...string) {
+	for i, s := range seeds {
+		f.Add([]byte(s), uint8(i), uint8(i*3+1))
+	}
+	f.Fuzz(func(t *testing.T, input []byte, n, split uint8) {
+		c := ChunkSize{N: int(n%16) + 1, Unit: unit}
 		// feed the input in pieces of a fuzzed size
 		step := int(split%7) + 1
 		var pieces [][]byte
@@ -236,10 +259,38 @@ func FuzzChunkers(f *testing.F) {
 			pieces = append(pieces, rest[:k])
 			rest = rest[k:]
 		}
-		checkChunks(t, c, input, cutAll(c, pieces...))
+		chunks := cutAll(c, pieces...)
+		checkChunks(t, c, input, chunks)
+		if unit != Bytes { // a size in bytes may end anywhere
+			checkCharsWhole(t, input, chunks)
+		}
 		// the same input in one piece cuts the same chunks
-		if a, b := cutAll(c, pieces...), cutAll(c, input); !slices.Equal(a, b) {
-			t.Fatalf("chunks depend on how writes split the input: %q vs %q", a, b)
+		if whole := cutAll(c, input); !slices.Equal(chunks, whole) {
+			t.Fatalf("chunks depend on how writes split the input: %q vs %q", chunks, whole)
 		}
 	})
+}
+
+// checkCharsWhole asserts that no chunk boundary falls inside a valid UTF-8
+// character of the input, whatever the unit and however invalid the bytes
+// around it.
+func checkCharsWhole(t *testing.T, input []byte, chunks []string) {
+	t.Helper()
+	cut := make(map[int]bool)
+	at := 0
+	for _, ch := range chunks {
+		at += len(ch)
+		cut[at] = true
+	}
+	for i := 0; i < len(input); {
+		r, size := utf8.DecodeRune(input[i:])
+		if r != utf8.RuneError || size > 1 {
+			for j := i + 1; j < i+size; j++ {
+				if cut[j] {
+					t.Fatalf("a chunk ends inside the character %q at byte %d", input[i:i+size], i)
+				}
+			}
+		}
+		i += max(size, 1)
+	}
 }

@@ -1,6 +1,8 @@
 package pacing
 
 import (
+	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -189,4 +191,31 @@ func TestBudgetsHoldABoundedNumberOfKeys(t *testing.T) {
 			t.Fatalf("a key of %d bytes is held", len(k.key))
 		}
 	}
+}
+
+func TestBudgetsMemoryStaysBoundedAtTheDefaultMaximum(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const max, clients = 10000, 100000
+	bs := NewBudgets(max)
+	for i := range clients {
+		// keys at the longest kept as they are: 64 bytes
+		key := fmt.Sprintf("%064d", i)
+		sb := bs.Acquire(key, 1000, t0)
+		sb.Reserve(t0, sb.Burst())
+		bs.Release(sb, t0)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := bs.Len()
+	perBudget := float64(after.HeapAlloc-before.HeapAlloc) / float64(held)
+	t.Logf("%d clients: %d budgets held, %.0f bytes each (%.1f MiB)", clients, held, perBudget, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+	if held > max {
+		t.Errorf("%d budgets held, want at most %d", held, max)
+	}
+	if perBudget > 1024 {
+		t.Errorf("%.0f bytes a budget, want at most 1 KiB", perBudget)
+	}
+	runtime.KeepAlive(bs)
 }
