@@ -1,0 +1,304 @@
+// Command loadclient measures paced HTTP responses from the client's side,
+// for bench/run. It has three modes:
+//
+//	loadclient streams -url U -streams N -rate R [-interval D] [-pids P,Q]
+//	    N concurrent GETs of U, each read to the end with every Read timed.
+//	    Reports, per stream, the rate from its first byte to its last over
+//	    R; the gaps between successive reads (over D, if given); the time to
+//	    first byte; and, for the server processes P,Q, CPU seconds used and
+//	    the peak of their summed RSS above what they held before.
+//	loadclient throughput -url U [-conc C] [-duration D]
+//	    C workers GET U back to back for D; reports MiB/s.
+//	loadclient ttfb -url U [-n N]
+//	    N sequential GETs, each closed at its first byte; reports the
+//	    median time to first byte.
+//	loadclient table < results.jsonl
+//	    prints bench/run's results as the tables of BENCHMARKS.md.
+//
+// The first three print one line of JSON.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadclient streams|throughput|ttfb -url U …")
+		os.Exit(2)
+	}
+	mode := os.Args[1]
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	url := fs.String("url", "", "the URL to GET")
+	streams := fs.Int("streams", 1, "concurrent streams")
+	rate := fs.Float64("rate", 0, "the configured rate in bytes per second")
+	interval := fs.Duration("interval", 0, "the configured interval, for the gap ratio")
+	ramp := fs.Duration("ramp", 2*time.Second, "time over which to open the streams")
+	pids := fs.String("pids", "", "server process IDs to account CPU and memory to, comma-separated")
+	conc := fs.Int("conc", 8, "throughput: concurrent workers")
+	duration := fs.Duration("duration", 5*time.Second, "throughput: how long to run")
+	n := fs.Int("n", 200, "ttfb: requests")
+	fs.Parse(os.Args[2:])
+	if mode == "table" {
+		if err := printTable(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadclient:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var out any
+	var err error
+	switch mode {
+	case "streams":
+		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids))
+	case "throughput":
+		out, err = runThroughput(*url, *conc, *duration)
+	case "ttfb":
+		out, err = runTTFB(*url, *n)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadclient:", err)
+		os.Exit(1)
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func parsePids(s string) []int {
+	var pids []int
+	for _, f := range strings.Split(s, ",") {
+		if pid, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func newClient(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: conns,
+		MaxIdleConns:        conns,
+	}}
+}
+
+// stream is what one GET saw.
+type stream struct {
+	ttfb    time.Duration
+	reads   []time.Duration // when each Read returned, since the request was sent
+	sizes   []int
+	bytes   int64
+	failure string
+}
+
+// rate is the stream's rate from its first byte to its last: what arrived
+// after the first read, over the time from the first read to the last.
+func (s *stream) rate() (float64, bool) {
+	if len(s.reads) < 2 {
+		return 0, false
+	}
+	span := s.reads[len(s.reads)-1] - s.reads[0]
+	if span <= 0 {
+		return 0, false
+	}
+	return float64(s.bytes-int64(s.sizes[0])) / span.Seconds(), true
+}
+
+// fetch GETs url and reads its body to the end, timing every Read; with
+// firstOnly, it stops at the first Read.
+func fetch(client *http.Client, url string, firstOnly bool) *stream {
+	s := &stream{}
+	start := time.Now()
+	resp, err := client.Get(url)
+	if err != nil {
+		s.failure = err.Error()
+		return s
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.failure = resp.Status
+		return s
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			at := time.Since(start)
+			if len(s.reads) == 0 {
+				s.ttfb = at
+			}
+			s.reads = append(s.reads, at)
+			s.sizes = append(s.sizes, n)
+			s.bytes += int64(n)
+			if firstOnly {
+				return s
+			}
+		}
+		if err == io.EOF {
+			return s
+		}
+		if err != nil {
+			s.failure = err.Error()
+			return s
+		}
+	}
+}
+
+// Dist is a distribution's percentiles.
+type Dist struct {
+	P1, P50, P99, Max float64
+}
+
+func dist(v []float64) Dist {
+	if len(v) == 0 {
+		return Dist{}
+	}
+	slices.Sort(v)
+	at := func(p float64) float64 { return v[min(len(v)-1, int(p*float64(len(v))))] }
+	return Dist{P1: at(0.01), P50: at(0.50), P99: at(0.99), Max: v[len(v)-1]}
+}
+
+// StreamsResult is the output of the streams mode.
+type StreamsResult struct {
+	Streams, OK  int
+	Failures     map[string]int `json:",omitempty"`
+	RateRatio    Dist           // the per-stream rate over the configured one
+	GapMs        Dist           // gaps between successive reads, pooled over streams
+	GapRatio     Dist           // the gaps over the configured interval
+	TTFBMs       Dist
+	WallSeconds  float64
+	CPUSeconds   float64 // of the server processes, during the run
+	PeakRSSMiB   float64 // the peak of their summed RSS above the start
+	RSSKiBStream float64 // that, per stream
+}
+
+func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int) (*StreamsResult, error) {
+	client := newClient(n)
+	mem := startSampling(pids)
+	cpu0 := cpuSeconds(pids)
+	start := time.Now()
+	results := make([]*stream, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		if n > 1 {
+			// open the streams evenly over the ramp, so that the listen
+			// queue takes them
+			time.Sleep(time.Until(start.Add(ramp * time.Duration(i) / time.Duration(n))))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = fetch(client, url, false)
+		}()
+	}
+	wg.Wait()
+	res := &StreamsResult{Streams: n, WallSeconds: time.Since(start).Seconds()}
+	res.CPUSeconds = cpuSeconds(pids) - cpu0
+	peak := mem.stop()
+	res.PeakRSSMiB = peak / (1 << 20)
+	res.RSSKiBStream = peak / 1024 / float64(n)
+	var ratios, gaps, gapRatios, ttfbs []float64
+	for _, s := range results {
+		if s.failure != "" {
+			if res.Failures == nil {
+				res.Failures = make(map[string]int)
+			}
+			res.Failures[s.failure]++
+			continue
+		}
+		res.OK++
+		ttfbs = append(ttfbs, ms(s.ttfb))
+		if r, ok := s.rate(); ok && rate > 0 {
+			ratios = append(ratios, r/rate)
+		}
+		for i := 1; i < len(s.reads); i++ {
+			g := s.reads[i] - s.reads[i-1]
+			gaps = append(gaps, ms(g))
+			if interval > 0 {
+				gapRatios = append(gapRatios, float64(g)/float64(interval))
+			}
+		}
+	}
+	res.RateRatio, res.GapMs, res.GapRatio, res.TTFBMs = dist(ratios), dist(gaps), dist(gapRatios), dist(ttfbs)
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ThroughputResult is the output of the throughput mode.
+type ThroughputResult struct {
+	MiBps    float64
+	Requests int64
+	Failures int64
+}
+
+func runThroughput(url string, conc int, d time.Duration) (*ThroughputResult, error) {
+	client := newClient(conc)
+	var bytes, requests, failures atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for time.Now().Before(deadline) {
+				resp, err := client.Get(url)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				for {
+					n, err := resp.Body.Read(buf)
+					bytes.Add(int64(n))
+					if err != nil {
+						if err != io.EOF {
+							failures.Add(1)
+						}
+						break
+					}
+				}
+				resp.Body.Close()
+				requests.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return &ThroughputResult{
+		MiBps:    float64(bytes.Load()) / (1 << 20) / time.Since(start).Seconds(),
+		Requests: requests.Load(),
+		Failures: failures.Load(),
+	}, nil
+}
+
+// TTFBResult is the output of the ttfb mode.
+type TTFBResult struct {
+	MedianMs, P99Ms float64
+}
+
+func runTTFB(url string, n int) (*TTFBResult, error) {
+	client := newClient(1)
+	var ttfbs []float64
+	for range n {
+		s := fetch(client, url, true)
+		if s.failure != "" {
+			return nil, fmt.Errorf("GET %s: %s", url, s.failure)
+		}
+		ttfbs = append(ttfbs, ms(s.ttfb))
+	}
+	d := dist(ttfbs)
+	return &TTFBResult{MedianMs: d.P50, P99Ms: d.P99}, nil
+}
