@@ -210,12 +210,12 @@ func TestDefaults(t *testing.T) {
 		{"content_type alone keeps the bare defaults", Handler{ContentType: "keep"}, pacing.DefaultChunk, 100 * time.Millisecond, 0, 0, true},
 		{"jitter alone keeps the bare defaults", Handler{Jitter: "10%"}, pacing.DefaultChunk, 100 * time.Millisecond, 0, 0, true},
 		{"interval 0 sends chunks as fast as the client takes them", Handler{Chunk: "1KiB", Interval: "0s"}, pacing.DefaultChunk, 0, 0, 0, true},
-		{"a rate alone cuts 50 ms of itself", Handler{Rate: "20KiB"}, pacing.ChunkSize{N: 1024}, 0, 20480, 0, true},
+		{"a rate alone cuts 100 ms of itself", Handler{Rate: "20KiB"}, pacing.ChunkSize{N: 2048}, 0, 20480, 0, true},
 		{"a rate keeps a chunk that is given", Handler{Rate: "20KiB", Chunk: "5 chars"}, pacing.ChunkSize{N: 5, Unit: pacing.Chars}, 0, 20480, 0, true},
 		{"latency alone only holds the head", Handler{Latency: "300ms"}, pacing.DefaultChunk, 0, 0, 300 * time.Millisecond, false},
 		{"upload_rate alone leaves the response alone", Handler{UploadRate: "1KiB"}, pacing.DefaultChunk, 0, 0, 0, false},
-		{"a preset sets rate and latency", Handler{Preset: "slow-4g"}, pacing.ChunkSize{N: 9000}, 0, 180000, slow4g, true},
-		{"options beside a preset override it", Handler{Preset: "slow-4g", Rate: "1MB", Latency: "0s"}, pacing.ChunkSize{N: 50000}, 0, 1e6, 0, true},
+		{"a preset sets rate and latency", Handler{Preset: "slow-4g"}, pacing.ChunkSize{N: 18000}, 0, 180000, slow4g, true},
+		{"options beside a preset override it", Handler{Preset: "slow-4g", Rate: "1MB", Latency: "0s"}, pacing.ChunkSize{N: 100000}, 0, 1e6, 0, true},
 		{"a placeholder leaves its option unset until a request comes", Handler{Rate: "{query.rate}"}, pacing.DefaultChunk, 0, 0, 0, false},
 	}
 	for _, tc := range tests {

@@ -97,7 +97,7 @@ func TestRate100KiBAt20KiBpsTakesFiveSecondsSmoothly(t *testing.T) {
 	if !within(r.total, 5*time.Second, 50*time.Millisecond, slack) {
 		t.Errorf("took %v, want 5 s", r.total)
 	}
-	if len(r.reads) < 50 || largest > 300*time.Millisecond+slack {
+	if len(r.reads) < 45 || largest > 300*time.Millisecond+slack {
 		t.Errorf("%d reads, largest gap %v: not smooth", len(r.reads), largest)
 	}
 }
@@ -170,9 +170,10 @@ func TestSlow4GMatchesItsNumbers(t *testing.T) {
 	t.Logf("slow-4g download of %d B: first byte after %v (latency 562.5 ms, then the first bytes when the link would have carried them), whole body %v (want 2.5625 s), rate %.0f B/s (want 180,000)",
 		size, r.ttfb, r.total, rate)
 	// The first bytes leave when a 180,000 B/s link would have carried
-	// them: after the latency, and by one 9,000 B chunk (50 ms) after it.
-	if !within(r.ttfb, 562500*time.Microsecond, 0, 50*time.Millisecond+slack) {
-		t.Errorf("first byte after %v, want 562.5–612.5 ms", r.ttfb)
+	// them: after the latency, and by at most one 18,000 B chunk (100 ms)
+	// after it.
+	if !within(r.ttfb, 562500*time.Microsecond, 0, 100*time.Millisecond+slack) {
+		t.Errorf("first byte after %v, want 562.5–662.5 ms", r.ttfb)
 	}
 	if !within(r.total, 2562500*time.Microsecond, 5*time.Millisecond, slack) || rate > 180000*1.01 {
 		t.Errorf("took %v at %.0f B/s", r.total, rate)

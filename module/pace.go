@@ -64,7 +64,7 @@ type Handler struct {
 	// UTF-8 count as one character each); `words` end after the whitespace
 	// that follows the Nth word; `lines` after the Nth newline; `events`
 	// after the blank line that ends the Nth Server-Sent Event. Default:
-	// under a rate, what the rate sends in 50 ms; otherwise `1KiB`.
+	// under a rate, what the rate sends in 100 ms; otherwise `1KiB`.
 	Chunk string `json:"chunk,omitempty"`
 
 	// Time from the start of one chunk to the start of the next, as a

@@ -68,9 +68,11 @@ type Pacer struct {
 	plan     Plan
 	chunker  Chunker
 	sched    Schedule
-	budget   *Budget // the plan's shared budget, or the stream's own once paced
+	budget   limiter // the plan's shared budget, or the stream's own link once paced
+	link     *link   // the stream's own link, under Plan.Rate
 	clock    Clock
 	readSize int
+	lastOut  time.Time // when the last Write returned, under Plan.Rate
 
 	started     bool // the current chunk has had its slot and bytes of it are written
 	free        bool // the current chunk began within Plan.After
@@ -90,17 +92,30 @@ type Stats struct {
 // and paces as plan says. It stops waiting, and fails, as soon as ctx is
 // done.
 func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, clock Clock) *Pacer {
-	return &Pacer{
+	p := &Pacer{
 		ctx:      ctx,
 		w:        w,
 		flush:    flush,
 		plan:     plan,
 		chunker:  NewChunker(plan.Chunk),
 		sched:    Schedule{Interval: plan.Interval},
-		budget:   plan.Shared,
 		clock:    clock,
 		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
 	}
+	if plan.Shared != nil {
+		p.budget = plan.Shared
+	}
+	return p
+}
+
+// A limiter lets bytes leave at a rate: a Budget shared with other streams,
+// or a stream's own link.
+type limiter interface {
+	// Reserve books n bytes (at most Burst) at now and returns how long to
+	// wait before they leave.
+	Reserve(now time.Time, n int) time.Duration
+	Burst() int
+	Rate() float64
 }
 
 // Stats returns what the Pacer has done so far.
@@ -108,6 +123,14 @@ func (p *Pacer) Stats() Stats { return p.stats }
 
 // Write writes b chunk by chunk, waiting for each chunk's slot.
 func (p *Pacer) Write(b []byte) (int, error) {
+	if p.plan.Rate > 0 && p.plan.Shared == nil {
+		// The time since the last Write returned is the source's: the
+		// link was idle for it.
+		if p.link != nil {
+			p.link.idle(p.clock.Now().Sub(p.lastOut))
+		}
+		defer func() { p.lastOut = p.clock.Now() }()
+	}
 	written := 0
 	for len(b) > 0 {
 		if p.stats.Deadline {
@@ -146,10 +169,10 @@ func (p *Pacer) writeChunkPart(b []byte) (int, error) {
 		p.started = true
 		p.free = p.stats.Bytes < p.plan.After
 		if p.budget == nil && p.plan.Rate > 0 && !p.free {
-			// The stream's own budget, made at its first paced byte and
-			// empty then, so that the first chunk is paced like the rest.
-			p.budget = NewBudget(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()))
-			p.budget.Empty(p.clock.Now())
+			// The stream's own link, free from its first paced byte, so
+			// that the first chunk is paced like the rest.
+			p.link = newLink(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()), p.clock.Now())
+			p.budget = p.link
 		}
 	}
 	written := 0

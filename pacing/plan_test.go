@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +35,21 @@ func pace(t *testing.T, plan Plan, body []byte, step int) ([]flushed, Stats) {
 }
 
 func TestRateSendsEachChunkWhenTheLinkWouldHaveCarriedIt(t *testing.T) {
-	// 100 KiB at 20 KiB/s: 100 chunks of 1 KiB (50 ms of the rate), chunk k
-	// out at (k+1) × 50 ms, so the whole body takes exactly 5 s.
+	// 100 KiB at 20 KiB/s: 50 chunks of 2 KiB (100 ms of the rate), chunk k
+	// out at (k+1) × 100 ms, so the whole body takes exactly 5 s.
 	rate := 20 * 1024.0
 	plan := Plan{Chunk: RateChunk(rate), Rate: rate}
-	if plan.Chunk != (ChunkSize{1024, Bytes}) {
-		t.Fatalf("RateChunk(20KiB/s) = %v, want 1KiB", plan.Chunk)
+	if plan.Chunk != (ChunkSize{2048, Bytes}) {
+		t.Fatalf("RateChunk(20KiB/s) = %v, want 2KiB", plan.Chunk)
 	}
 	for _, step := range []int{0, 100, 4096} { // one write, small writes, large writes
 		flushes, stats := pace(t, plan, make([]byte, 100<<10), step)
-		if len(flushes) != 100 {
-			t.Fatalf("step %d: %d flushes, want 100", step, len(flushes))
+		if len(flushes) != 50 {
+			t.Fatalf("step %d: %d flushes, want 50", step, len(flushes))
 		}
 		for k, f := range flushes {
-			if want := time.Duration(k+1) * ms(50); f.at != want || f.total != (k+1)*1024 {
-				t.Fatalf("step %d: chunk %d out at %v with %d bytes, want %v and %d", step, k, f.at, f.total, want, (k+1)*1024)
+			if want := time.Duration(k+1) * ms(100); f.at != want || f.total != (k+1)*2048 {
+				t.Fatalf("step %d: chunk %d out at %v with %d bytes, want %v and %d", step, k, f.at, f.total, want, (k+1)*2048)
 			}
 		}
 		if stats.Waited != 5*time.Second {
@@ -102,9 +103,11 @@ func TestRateCountsTheBytesOfEveryUnit(t *testing.T) {
 	}
 }
 
-func TestRateDoesNotDelayASlowSource(t *testing.T) {
-	// The source hands over a chunk every 200 ms, slower than the 100 ms
-	// the rate asks for: each chunk leaves as it comes, after the first.
+func TestRateGivesASlowSourceNoCreditAndNoExtraDelay(t *testing.T) {
+	// The source hands over a chunk 200 ms after the last one left, slower
+	// than the 100 ms the rate asks for: each chunk leaves 100 ms after it
+	// comes, when the link has carried it. Its pause earned it no credit,
+	// and cost it nothing either.
 	clock := &fakeClock{now: t0}
 	rec := &recorder{clock: clock}
 	p := NewPacer(context.Background(), rec, rec.flush, Plan{Chunk: ChunkSize{100, Bytes}, Rate: 1000}, clock)
@@ -113,7 +116,7 @@ func TestRateDoesNotDelayASlowSource(t *testing.T) {
 		clock.now = clock.now.Add(ms(200))
 	}
 	p.Close()
-	want := []flushed{{ms(100), 100}, {ms(300), 200}, {ms(500), 300}, {ms(700), 400}, {ms(900), 500}}
+	want := []flushed{{ms(100), 100}, {ms(400), 200}, {ms(700), 300}, {ms(1000), 400}, {ms(1300), 500}}
 	if !equalFlushes(rec.flushes, want) {
 		t.Fatalf("flushes %v, want %v", rec.flushes, want)
 	}
@@ -215,4 +218,49 @@ func equalFlushes(a, b []flushed) bool {
 		}
 	}
 	return true
+}
+
+// lateClock is a fake clock whose sleeps overrun: the nth Sleep by late[n].
+type lateClock struct {
+	fakeClock
+	late   map[int]time.Duration
+	sleeps int
+}
+
+func (c *lateClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.sleeps++
+	return c.fakeClock.Sleep(ctx, d+c.late[c.sleeps])
+}
+
+func TestRateCatchesUpWhenThePacerRanLate(t *testing.T) {
+	// 100 chunks of 128 bytes at 1,280 B/s: 10 s. The 10th sleep overruns
+	// by 300 ms (a loaded machine): the next chunks leave at once until the
+	// stream is back on time, and the body still takes 10 s. An overrun of
+	// 3 s is made up for only up to maxCatchUp, 1 s: the body takes 12 s.
+	for _, tc := range []struct {
+		late, want time.Duration
+	}{{ms(300), 10 * time.Second}, {3 * time.Second, 12 * time.Second}} {
+		clock := &lateClock{fakeClock: fakeClock{now: t0}, late: map[int]time.Duration{10: tc.late}}
+		rec := &recorder{clock: &clock.fakeClock}
+		p := NewPacer(context.Background(), rec, rec.flush, Plan{Chunk: ChunkSize{128, Bytes}, Rate: 1280}, clock)
+		if _, err := p.ReadFrom(bytes.NewReader(make([]byte, 12800))); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		last := rec.flushes[len(rec.flushes)-1]
+		if last.at != tc.want || last.total != 12800 {
+			t.Errorf("late %v: the last chunk left at %v, want %v", tc.late, last.at, tc.want)
+		}
+		// After the 300 ms overrun of chunk 9's wait, chunks 9 to 12 leave
+		// together at 1.3 s, and chunk 13 is on time again at 1.4 s.
+		if tc.late == ms(300) {
+			var at []time.Duration
+			for _, f := range rec.flushes[8:14] {
+				at = append(at, f.at)
+			}
+			if want := []time.Duration{ms(900), ms(1300), ms(1300), ms(1300), ms(1300), ms(1400)}; !slices.Equal(at, want) {
+				t.Errorf("chunks 8 to 13 left at %v, want %v", at, want)
+			}
+		}
+	}
 }

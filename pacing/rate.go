@@ -113,10 +113,10 @@ func parseBytes(s, num, unit string) (float64, error) {
 // configured: short enough that a stream looks smooth (nginx's limit_rate
 // sends a second's worth at once), long enough that thousands of streams
 // cost few wake-ups.
-const rateGap = 50 * time.Millisecond
+const rateGap = 100 * time.Millisecond
 
 // RateChunk is the chunk used under a rate when none is configured: what the
-// rate sends in 50 ms, from 1 byte to 1 MiB.
+// rate sends in 100 ms, from 1 byte to 1 MiB.
 func RateChunk(bytesPerSecond float64) ChunkSize {
 	n := bytesPerSecond * rateGap.Seconds()
 	return ChunkSize{N: int(min(max(n, 1), 1<<20)), Unit: Bytes}

@@ -71,7 +71,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestRateChunk(t *testing.T) {
-	for rate, want := range map[float64]int{1: 1, 20: 1, 100: 5, 20480: 1024, 180000: 9000, 1e12: 1 << 20} {
+	for rate, want := range map[float64]int{1: 1, 10: 1, 100: 10, 20480: 2048, 180000: 18000, 1e12: 1 << 20} {
 		if got := RateChunk(rate); got != (ChunkSize{want, Bytes}) {
 			t.Errorf("RateChunk(%v) = %v, want %d bytes", rate, got, want)
 		}

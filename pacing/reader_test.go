@@ -17,8 +17,8 @@ func TestReaderPacesReadsToTheRate(t *testing.T) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
-		if n > 50 {
-			t.Fatalf("a read of %d bytes, more than the 50-byte burst of 1000 B/s", n)
+		if n > 100 {
+			t.Fatalf("a read of %d bytes, more than the 100-byte burst of 1000 B/s", n)
 		}
 		got = append(got, buf[:n]...)
 		if err == io.EOF {
