@@ -49,6 +49,7 @@ func main() {
 	conc := fs.Int("conc", 8, "throughput: concurrent workers")
 	duration := fs.Duration("duration", 5*time.Second, "throughput: how long to run")
 	n := fs.Int("n", 200, "ttfb: requests")
+	size := fs.Int64("size", 0, "the body size every response must have (0: any)")
 	fs.Parse(os.Args[2:])
 	if mode == "table" {
 		if err := printTable(os.Stdin, os.Stdout); err != nil {
@@ -61,19 +62,21 @@ func main() {
 	var err error
 	switch mode {
 	case "streams":
-		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids))
+		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids), *size)
 	case "throughput":
-		out, err = runThroughput(*url, *conc, *duration)
+		out, err = runThroughput(*url, *conc, *duration, *size)
 	case "ttfb":
 		out, err = runTTFB(*url, *n)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
+	if out != nil {
+		json.NewEncoder(os.Stdout).Encode(out)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadclient:", err)
 		os.Exit(1)
 	}
-	json.NewEncoder(os.Stdout).Encode(out)
 }
 
 func parsePids(s string) []int {
@@ -116,9 +119,10 @@ func (s *stream) rate() (float64, bool) {
 	return float64(s.bytes-int64(s.sizes[0])) / span.Seconds(), true
 }
 
-// fetch GETs url and reads its body to the end, timing every Read; with
-// firstOnly, it stops at the first Read.
-func fetch(client *http.Client, url string, firstOnly bool) *stream {
+// fetch GETs url and reads its body to the end, timing every Read, and
+// fails a body that is not size bytes (if size > 0); with firstOnly, it
+// stops at the first Read, and fails an empty body.
+func fetch(client *http.Client, url string, firstOnly bool, size int64) *stream {
 	s := &stream{}
 	start := time.Now()
 	resp, err := client.Get(url)
@@ -147,6 +151,9 @@ func fetch(client *http.Client, url string, firstOnly bool) *stream {
 			}
 		}
 		if err == io.EOF {
+			if s.bytes == 0 || size > 0 && s.bytes != size {
+				s.failure = fmt.Sprintf("a body of %d bytes, want %d", s.bytes, size)
+			}
 			return s
 		}
 		if err != nil {
@@ -184,7 +191,9 @@ type StreamsResult struct {
 	RSSKiBStream float64 // that, per stream
 }
 
-func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int) (*StreamsResult, error) {
+// runStreams runs n streams; it returns an error, with the result, if any
+// stream failed.
+func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int, size int64) (*StreamsResult, error) {
 	client := newClient(n)
 	mem := startSampling(pids)
 	cpu0 := cpuSeconds(pids)
@@ -200,7 +209,7 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = fetch(client, url, false)
+			results[i] = fetch(client, url, false, size)
 		}()
 	}
 	wg.Wait()
@@ -232,6 +241,9 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		}
 	}
 	res.RateRatio, res.GapMs, res.GapRatio, res.TTFBMs = dist(ratios), dist(gaps), dist(gapRatios), dist(ttfbs)
+	if res.OK < n {
+		return res, fmt.Errorf("%d of %d streams failed: %v", n-res.OK, n, res.Failures)
+	}
 	return res, nil
 }
 
@@ -244,7 +256,9 @@ type ThroughputResult struct {
 	Failures int64
 }
 
-func runThroughput(url string, conc int, d time.Duration) (*ThroughputResult, error) {
+// runThroughput returns an error, with the result, if any request failed or
+// had a body that was not size bytes (if size > 0).
+func runThroughput(url string, conc int, d time.Duration, size int64) (*ThroughputResult, error) {
 	client := newClient(conc)
 	var bytes, requests, failures atomic.Int64
 	deadline := time.Now().Add(d)
@@ -261,27 +275,33 @@ func runThroughput(url string, conc int, d time.Duration) (*ThroughputResult, er
 					failures.Add(1)
 					continue
 				}
+				var got int64
 				for {
 					n, err := resp.Body.Read(buf)
-					bytes.Add(int64(n))
+					got += int64(n)
 					if err != nil {
-						if err != io.EOF {
+						if err != io.EOF || resp.StatusCode != http.StatusOK || size > 0 && got != size {
 							failures.Add(1)
 						}
 						break
 					}
 				}
+				bytes.Add(got)
 				resp.Body.Close()
 				requests.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return &ThroughputResult{
+	res := &ThroughputResult{
 		MiBps:    float64(bytes.Load()) / (1 << 20) / time.Since(start).Seconds(),
 		Requests: requests.Load(),
 		Failures: failures.Load(),
-	}, nil
+	}
+	if res.Failures > 0 {
+		return res, fmt.Errorf("%d requests failed", res.Failures)
+	}
+	return res, nil
 }
 
 // TTFBResult is the output of the ttfb mode.
@@ -293,7 +313,7 @@ func runTTFB(url string, n int) (*TTFBResult, error) {
 	client := newClient(1)
 	var ttfbs []float64
 	for range n {
-		s := fetch(client, url, true)
+		s := fetch(client, url, true, 0)
 		if s.failure != "" {
 			return nil, fmt.Errorf("GET %s: %s", url, s.failure)
 		}

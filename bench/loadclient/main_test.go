@@ -49,7 +49,7 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res, err := runStreams(srv.URL, 5, 5000, 20*time.Millisecond, 10*time.Millisecond, nil)
+	res, err := runStreams(srv.URL, 5, 5000, 20*time.Millisecond, 10*time.Millisecond, nil, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +70,28 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestAShortOrFailedBodyFailsTheRun(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(make([]byte, 100))
+	}))
+	defer srv.Close()
+	if res, err := runStreams(srv.URL, 3, 0, 0, 0, nil, 200); err == nil || res.OK != 0 {
+		t.Errorf("100-byte bodies passed as 200: %+v", res)
+	}
+	if _, err := runStreams(srv.URL+"/missing", 2, 0, 0, 0, nil, 0); err == nil {
+		t.Error("404s passed")
+	}
+	if _, err := runThroughput(srv.URL, 1, 50*time.Millisecond, 200); err == nil {
+		t.Error("short bodies passed the throughput run")
+	}
+	if _, err := runTTFB(srv.URL+"/missing", 1); err == nil {
+		t.Error("a 404 passed the ttfb run")
 	}
 }
