@@ -20,8 +20,9 @@ type Plan struct {
 	Interval time.Duration
 
 	// Rate is the stream's own limit in bytes per second; 0 for none. The
-	// stream's budget starts empty, so a chunk leaves when a link of that
-	// rate would have carried its last byte: n bytes take n/Rate.
+	// stream gets a link of that rate, free from its first paced byte, so a
+	// chunk leaves when the link would have carried its last byte: n bytes
+	// take n/Rate. A Pacer that runs late catches up (see link).
 	Rate float64
 
 	// Shared is a budget that the stream shares with others, used instead
@@ -102,7 +103,7 @@ func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, c
 		clock:    clock,
 		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
 	}
-	if plan.Shared != nil {
+	if plan.Shared != nil { // a nil *Budget would make a non-nil limiter
 		p.budget = plan.Shared
 	}
 	return p
