@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -102,6 +103,8 @@ func TestAClientThatLeavesClosesTheUpstreamAndLeaksNothing(t *testing.T) {
 		t.Fatal(warm.err)
 	}
 	baseline := goleak.IgnoreCurrent()
+	inFlight := func() float64 { return testutil.ToFloat64(paceMetrics.inFlight) }
+	idle := inFlight()
 
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(base + "/")
@@ -114,10 +117,22 @@ func TestAClientThatLeavesClosesTheUpstreamAndLeaksNothing(t *testing.T) {
 	left := time.Now()
 	resp.Body.Close()
 	client.CloseIdleConnections()
+	// The pacer stops waiting at once: the stream is released, though its
+	// next chunk was due a second later.
+	for inFlight() > idle && time.Since(left) < interval/4 {
+		time.Sleep(time.Millisecond)
+	}
+	if inFlight() > idle {
+		t.Errorf("the paced stream was still in flight %v after the client left", time.Since(left))
+	} else {
+		t.Logf("the paced stream was released %v after the client left", time.Since(left))
+	}
 	select {
 	case gone := <-upstreamGone:
-		if d := gone.Sub(left); d > interval {
-			t.Errorf("the upstream's request ended %v after the client left, want within one interval (%v)", d, interval)
+		// The issue asks for one interval; pacing stops at once, so a
+		// quarter of one, which a loaded machine still meets, is asked.
+		if d := gone.Sub(left); d > interval/4 {
+			t.Errorf("the upstream's request ended %v after the client left, want at once (within %v)", d, interval/4)
 		} else {
 			t.Logf("the upstream's request ended %v after the client left", d)
 		}
@@ -126,7 +141,12 @@ func TestAClientThatLeavesClosesTheUpstreamAndLeaksNothing(t *testing.T) {
 	}
 	// certmagic refreshes a storage lock that Caddy takes at start-up, in
 	// the background; it is Caddy's, not the request's.
-	goleak.VerifyNone(t, baseline, goleak.IgnoreTopFunction("github.com/caddyserver/certmagic.keepLockfileFresh"))
+	opts := []goleak.Option{baseline, goleak.IgnoreTopFunction("github.com/caddyserver/certmagic.keepLockfileFresh")}
+	// goleak retries for about 2 s; a loaded CI machine gets 10.
+	for deadline := time.Now().Add(10 * time.Second); goleak.Find(opts...) != nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	goleak.VerifyNone(t, opts...)
 }
 
 // adminCaddyfile adapts a Caddyfile that keeps Caddy's admin endpoint on
