@@ -213,27 +213,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if isTunnel(r) {
 		return next.ServeHTTP(w, r)
 	}
-	o := h.static
-	if h.dynamic {
-		parsed, err := h.parse(resolver(r))
-		if err != nil {
-			return h.refuse(w, r, err)
-		}
-		o = &parsed
+	o, err := h.optionsFor(r)
+	if err != nil {
+		return h.refuse(w, r, err)
 	}
 	if o.percent < 100 && !(h.random()*100 < o.percent) {
 		return next.ServeHTTP(w, r)
 	}
-	start := time.Now()
 	var deadline time.Time
 	if o.maxDuration > 0 {
-		deadline = start.Add(o.maxDuration)
+		deadline = time.Now().Add(o.maxDuration)
 	}
 	if o.uploadRate > 0 && r.Body != nil && r.Body != http.NoBody {
-		body := &uploadBody{Closer: r.Body}
-		body.Reader = pacing.NewReader(r.Context(), r.Body, o.uploadRate, deadline, &body.clock)
-		defer body.clock.Stop()
-		r.Body = body
+		defer paceUpload(r, o.uploadRate, deadline).clock.Stop()
 	}
 	if !o.wrapsResponse() {
 		return next.ServeHTTP(w, r)
@@ -241,18 +233,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	pw := newPacedWriter(w, r, h, o, deadline)
 	// Deferred: reverse_proxy aborts with panic(http.ErrAbortHandler) when a
 	// write to the client fails, and what the writer holds must still go.
-	err := errAborted
+	err = errAborted
 	defer func() { pw.release(err) }()
 	err = next.ServeHTTP(pw, r)
 	if err == nil {
 		err = pw.close()
 	}
 	if err != nil && r.Context().Err() != nil {
-		// The client went away: not the server's failure. Like
-		// reverse_proxy, report 499, which Caddy logs at debug level.
-		return caddyhttp.Error(statusClientClosedRequest, err)
+		return clientGone(err)
 	}
 	return err
+}
+
+// clientGone reports a response that the client did not stay to receive: not
+// the server's failure. Like reverse_proxy, it is a 499, which Caddy logs at
+// debug level. Out of line, to keep ServeHTTP's frame small.
+//
+//go:noinline
+func clientGone(err error) error {
+	return caddyhttp.Error(statusClientClosedRequest, err)
+}
+
+// optionsFor returns the options for r: the static ones, or, if a value has
+// a placeholder, r's own. It is kept out of line, like paceUpload, so that
+// ServeHTTP's frame, which stays on the stack for the whole response, is
+// small: see writeHead.
+//
+//go:noinline
+func (h *Handler) optionsFor(r *http.Request) (*options, error) {
+	if !h.dynamic {
+		return h.static, nil
+	}
+	o, err := h.parse(resolver(r))
+	return &o, err
+}
+
+// paceUpload makes the next handler read r's body at bytesPerSecond until
+// deadline; the caller stops the returned body's clock when it is done.
+//
+//go:noinline
+func paceUpload(r *http.Request, bytesPerSecond float64, deadline time.Time) *uploadBody {
+	body := &uploadBody{Closer: r.Body}
+	body.Reader = pacing.NewReader(r.Context(), r.Body, bytesPerSecond, deadline, &body.clock)
+	r.Body = body
+	return body
 }
 
 // errAborted is how a response ended if the next handler panicked.

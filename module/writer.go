@@ -63,11 +63,22 @@ func (pw *pacedWriter) WriteHeader(status int) {
 			return
 		}
 	}
-	if pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
-		status != http.StatusNoContent && status != http.StatusNotModified {
+	paced := pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
+		status != http.StatusNoContent && status != http.StatusNotModified
+	if paced {
 		pw.startPacing()
 	}
 	pw.ResponseWriter.WriteHeader(status)
+	if paced {
+		// The head goes out now, before the first chunk's turn, so the
+		// client has the status and headers at once. Written here rather
+		// than from inside the pacer, net/http's writeHeader (a 2.8 KiB
+		// frame) runs a few frames higher up the handler's stack, which
+		// keeps it in Go's 16 KiB stack class in a plain site instead of
+		// 32 KiB, for every stream (BENCHMARKS.md). A failed flush is the
+		// client gone, which the first write reports.
+		pw.flushBelow()
+	}
 }
 
 // holdHead waits for the latency, or until the deadline or the client goes.
