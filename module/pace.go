@@ -257,7 +257,7 @@ func clientGone(err error) error {
 // optionsFor returns the options for r: the static ones, or, if a value has
 // a placeholder, r's own. It is kept out of line, like paceUpload, so that
 // ServeHTTP's frame, which stays on the stack for the whole response, is
-// small: see writeHead.
+// small: see pacedWriter.WriteHeader.
 //
 //go:noinline
 func (h *Handler) optionsFor(r *http.Request) (*options, error) {
