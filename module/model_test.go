@@ -103,7 +103,10 @@ func TestRate100KiBAt20KiBpsTakesFiveSecondsSmoothly(t *testing.T) {
 }
 
 func TestShareSplitsOneRateFairlyBetweenStreams(t *testing.T) {
-	base := pacedProxy(t, "pace {\n rate 100KiB\n share {remote_host}\n}")
+	// Streams take turns a chunk at a time, so the split is fair to within
+	// a chunk or two; 5 KiB chunks are 1.7% of the 3 s window each (the
+	// default, 100 ms of the rate, would be 3.3%).
+	base := pacedProxy(t, "pace {\n rate 100KiB\n chunk 5KiB\n share {remote_host}\n}")
 	const window = 3 * time.Second
 	var got [2]int64
 	var wg sync.WaitGroup

@@ -152,8 +152,8 @@ func (b *Budget) Reserve(now time.Time, n int) time.Duration {
 }
 
 // Empty spends the credit that the budget holds at now, so that the next
-// bytes wait for the rate: a stream's own budget starts this way, and its
-// first chunk leaves when the link would have carried it.
+// bytes wait for the rate: an upload Reader's budget starts this way, so
+// that its first read is paced like the rest.
 func (b *Budget) Empty(now time.Time) {
 	b.lim.ReserveN(now, int(b.lim.TokensAt(now)))
 }
