@@ -245,8 +245,11 @@ func cmpErr(errs ...error) error {
 }
 
 func TestAnUpstreamSlowerThanThePaceIsNotDelayedFurther(t *testing.T) {
-	const pieces, spacing = 5, 300 * time.Millisecond
-	for _, pace := range []string{"100 100ms", "{\n  rate 100KiB\n  chunk 100\n }"} {
+	// The upstream is twice as slow as the interval; a pacer that added an
+	// interval to a late chunk would add 300 ms, and a loaded machine is
+	// allowed 250.
+	const pieces, spacing, allowed = 5, 600 * time.Millisecond, 250 * time.Millisecond
+	for _, pace := range []string{"100 300ms", "{\n  rate 100KiB\n  chunk 100\n }"} {
 		t.Run(pace, func(t *testing.T) {
 			var sentAt []time.Time
 			var mu sync.Mutex
@@ -274,7 +277,7 @@ func TestAnUpstreamSlowerThanThePaceIsNotDelayedFurther(t *testing.T) {
 				worst = max(worst, start.Add(rd.at).Sub(sentAt[i]))
 			}
 			t.Logf("each piece reached the client at most %v after the upstream sent it", worst)
-			if worst > 150*time.Millisecond {
+			if worst > allowed {
 				t.Errorf("a piece reached the client %v after the upstream sent it; pacing added delay to a slow source", worst)
 			}
 		})
