@@ -400,8 +400,8 @@ func TestThousandsOfShareKeysKeepMemoryBounded(t *testing.T) {
 	// the next comes, so the bound is what forgets them.
 	base := startCaddyfile(t, "ADDR {\n pace {\n  rate 100\n  share {header.X-Client}\n }\n respond \"hello\"\n}")
 	client := &http.Client{Transport: &http.Transport{}}
-	const clients = 3000
-	for i := range clients {
+	const keys = 3000 // distinct clients
+	for i := range keys {
 		req := newRequest(t, http.MethodGet, base+"/", "X-Client", "client-"+strconv.Itoa(i)+strings.Repeat("-", i%100))
 		if r := fetch(t, client, req); string(r.body) != "hello" {
 			t.Fatalf("client %d: %q", i, r.body)
@@ -413,9 +413,9 @@ func TestThousandsOfShareKeysKeepMemoryBounded(t *testing.T) {
 		return true
 	})
 	if held < maxIdleBudgets/2 || held > maxIdleBudgets {
-		t.Errorf("%d budgets held after %d clients, want from %d (the bound at work) to %d", held, clients, maxIdleBudgets/2, maxIdleBudgets)
+		t.Errorf("%d budgets held after %d clients, want from %d (the bound at work) to %d", held, keys, maxIdleBudgets/2, maxIdleBudgets)
 	}
-	t.Logf("%d budgets held after %d distinct clients", held, clients)
+	t.Logf("%d budgets held after %d distinct clients", held, keys)
 }
 
 // TestA200MiBBodyKeepsMemoryFlat paces 200 MiB through reverse_proxy (the
