@@ -27,8 +27,13 @@ var exampleChecks = map[string]func(t *testing.T, base string){
 		if !bytes.Contains(page.body, []byte("caddy-pace")) || page.Header.Get("X-Accel-Buffering") != "" {
 			t.Errorf("the page itself should arrive unpaced: %d bytes, headers %v", len(page.body), page.Header)
 		}
+		req := newRequest(t, http.MethodGet, base+"/")
+		req.Host = "127.0.0.1" // the demo serves http://127.0.0.1:8080 too
+		if page := fetch(t, nil, req); !bytes.Equal(page.body, getHost(t, base+"/").body) {
+			t.Errorf("the demo at 127.0.0.1 answers %d %q, not the page", page.StatusCode, page.body[:min(len(page.body), 80)])
+		}
 		checkPacedText(t, base+"/story.txt", 5, 100*time.Millisecond)
-		checkPacedImage(t, base+"/img/rings.png", 1024, 100*time.Millisecond)
+		checkPacedImage(t, base+"/img/rings.png", 1024, 400*time.Millisecond)
 		events := getHost(t, base+"/events.sse")
 		if events.Header.Get("Content-Type") != "text/event-stream" || len(events.reads) < 4 {
 			t.Errorf("events: Content-Type %q, %d reads", events.Header.Get("Content-Type"), len(events.reads))

@@ -36,9 +36,10 @@ func init() {
 //
 // Responses without a body (to HEAD, 1xx, 204, 304) pass through, after the
 // latency. Protocol upgrades (WebSocket) pass through untouched. Paced
-// responses carry `X-Content-Type-Options: nosniff` and
-// `X-Accel-Buffering: no`, so that neither a browser's type sniffing nor an
-// nginx in front holds them back.
+// responses carry `X-Accel-Buffering: no`, so that an nginx in front does not
+// hold them back, and `X-Content-Type-Options: nosniff` where their type is
+// right for what the browser does with them, so that its type sniffing does
+// not either.
 //
 // With none of preset, chunk, interval, rate, latency and upload_rate set,
 // the handler paces 1 KiB every 100 ms.
@@ -100,11 +101,11 @@ type Handler struct {
 	// What to do with the response's Content-Type. `auto` sets
 	// `application/octet-stream` when the type is missing or text-like
 	// (`text/*` but `text/event-stream`, JSON, XML, JavaScript, NDJSON), which
-	// compressors and intermediaries would buffer, except on a response to a
-	// page navigation (`Sec-Fetch-Dest: document`, `iframe` or `frame`), which
-	// a browser would then download instead of showing. `keep` never changes
-	// it; any other value is a media type to set on every paced response.
-	// Default: `auto`.
+	// compressors and intermediaries would buffer, and the request is read
+	// by a script or a client that is not a browser (`Sec-Fetch-Dest` `empty`
+	// or absent): a stylesheet, script, font, image or page keeps its type,
+	// which the browser needs. `keep` never changes it; any other value is a
+	// media type to set on every paced response. Default: `auto`.
 	ContentType string `json:"content_type,omitempty"`
 
 	// A key, such as `{remote_host}`, that makes all responses whose key

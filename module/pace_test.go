@@ -210,8 +210,12 @@ func TestEncodeGzipStillDeliversChunkByChunk(t *testing.T) {
 
 func TestContentType(t *testing.T) {
 	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "a.txt"), []byte("hello"), 0o644)
-	os.WriteFile(filepath.Join(root, "a.json"), []byte(`{"a":1}`), 0o644)
+	for name, content := range map[string]string{
+		"a.txt": "hello", "a.json": `{"a":1}`, "a.css": "p{color:red}", "a.js": "x=1",
+		"a.woff2": "wOF2", "a.html": "<p>hi",
+	} {
+		os.WriteFile(filepath.Join(root, name), []byte(content), 0o644)
+	}
 	noisePNG(t, filepath.Join(root, "a.png"), 2)
 	base := startCaddyfile(t, `ADDR {
 		root * `+root+`
@@ -227,6 +231,11 @@ func TestContentType(t *testing.T) {
 			}
 			file_server
 		}
+		handle_path /as-text/* {
+			pace 1KiB
+			header Content-Type text/plain
+			file_server
+		}
 		handle /sse {
 			pace 1KiB
 			header Content-Type text/event-stream
@@ -237,18 +246,33 @@ func TestContentType(t *testing.T) {
 			file_server
 		}
 	}`)
+	const text, css, js = "text/plain; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8"
 	tests := []struct {
 		name, path, dest, want string
+		nosniff                bool
 	}{
-		{"auto rewrites text", "/a.txt", "", "application/octet-stream"},
-		{"auto rewrites JSON", "/a.json", "", "application/octet-stream"},
-		{"auto rewrites text fetched by a script", "/a.txt", "empty", "application/octet-stream"},
-		{"auto keeps text for a page navigation", "/a.txt", "document", "text/plain; charset=utf-8"},
-		{"auto keeps text for an iframe", "/a.txt", "iframe", "text/plain; charset=utf-8"},
-		{"auto keeps images", "/a.png", "", "image/png"},
-		{"auto keeps event streams", "/sse", "", "text/event-stream"},
-		{"keep keeps text", "/keep/a.txt", "", "text/plain; charset=utf-8"},
-		{"a media type is set", "/set/a.png", "", "text/x-paced"},
+		{"auto rewrites text for a client that is not a browser", "/a.txt", "", "application/octet-stream", true},
+		{"auto rewrites JSON", "/a.json", "", "application/octet-stream", true},
+		{"auto rewrites text read by fetch or XHR", "/a.txt", "empty", "application/octet-stream", true},
+		{"auto rewrites a script read by fetch", "/a.js", "empty", "application/octet-stream", true},
+		{"auto keeps a stylesheet", "/a.css", "style", css, true},
+		{"auto keeps a script", "/a.js", "script", js, true},
+		{"auto keeps a worker", "/a.js", "worker", js, true},
+		{"auto keeps a service worker", "/a.js", "serviceworker", js, true},
+		{"auto keeps a font", "/a.woff2", "font", "font/woff2", true},
+		{"auto keeps a manifest", "/a.json", "manifest", "application/json", false},
+		{"auto keeps an image", "/a.png", "image", "image/png", true},
+		{"auto keeps text for a page navigation", "/a.txt", "document", text, true},
+		{"auto keeps a page", "/a.html", "document", "text/html; charset=utf-8", true},
+		{"auto keeps text for an iframe", "/a.txt", "iframe", text, true},
+		{"auto keeps images read by fetch", "/a.png", "", "image/png", true},
+		{"auto keeps event streams", "/sse", "", "text/event-stream", true},
+		{"keep keeps text", "/keep/a.txt", "", text, true},
+		{"keep keeps a script", "/keep/a.js", "script", js, true},
+		{"a media type is set", "/set/a.png", "", "text/x-paced", true},
+		{"a script served as text/plain runs, so no nosniff", "/as-text/a.js", "script", "text/plain", false},
+		{"a stylesheet served as text/plain applies, so no nosniff", "/as-text/a.css", "style", "text/plain", false},
+		{"an image served as text/plain shows, so no nosniff", "/as-text/a.png", "image", "text/plain", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -256,10 +280,46 @@ func TestContentType(t *testing.T) {
 			if got := r.Header.Get("Content-Type"); got != tc.want {
 				t.Errorf("Content-Type = %q, want %q", got, tc.want)
 			}
-			if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("X-Accel-Buffering") != "no" {
-				t.Errorf("paced response lacks nosniff or X-Accel-Buffering: %v", r.Header)
+			if got := r.Header.Get("X-Content-Type-Options") == "nosniff"; got != tc.nosniff {
+				t.Errorf("nosniff %v, want %v", got, tc.nosniff)
+			}
+			if r.Header.Get("X-Accel-Buffering") != "no" {
+				t.Errorf("paced response lacks X-Accel-Buffering: %v", r.Header)
 			}
 		})
+	}
+}
+
+func TestNosniffKeeps(t *testing.T) {
+	for _, tc := range []struct {
+		dest, contentType string
+		want              bool
+	}{
+		{"", "text/plain", true},
+		{"empty", "anything/at-all", true},
+		{"script", "text/javascript", true},
+		{"script", "Application/JavaScript; charset=utf-8", true},
+		{"script", "text/plain", false},
+		{"script", "", false},
+		{"worker", "application/json", false},
+		{"style", "text/css", true},
+		{"style", "text/plain", false},
+		{"json", "application/json", true},
+		{"json", "text/plain", false},
+		{"document", "text/plain", true},
+		{"document", "", false},
+		{"iframe", "unknown/unknown", false},
+		{"image", "image/png", true},
+		{"image", "text/plain", false},
+		{"image", "text/html", false},
+		{"image", "application/json", false},
+		{"image", "", false},
+		{"font", "font/woff2", true},
+		{"video", "video/mp4", true},
+	} {
+		if got := nosniffKeeps(tc.dest, tc.contentType); got != tc.want {
+			t.Errorf("nosniffKeeps(%q, %q) = %v, want %v", tc.dest, tc.contentType, got, tc.want)
+		}
 	}
 }
 

@@ -93,10 +93,14 @@ func (pw *pacedWriter) holdHead() error {
 func (pw *pacedWriter) startPacing() {
 	o := pw.opts
 	h := pw.Header()
-	if ct, rewrite := o.contentTypeFor(h.Get("Content-Type"), pw.req); rewrite {
-		h.Set("Content-Type", ct)
+	dest, ct := pw.req.Header.Get("Sec-Fetch-Dest"), h.Get("Content-Type")
+	if set, rewrite := o.contentTypeFor(ct, dest); rewrite {
+		h.Set("Content-Type", set)
+		ct = set
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
+	if nosniffKeeps(dest, ct) {
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
 	h.Set("X-Accel-Buffering", "no")
 	pw.started = time.Now()
 	plan := pacing.Plan{
