@@ -11,6 +11,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() {
@@ -42,7 +43,13 @@ With none of them, it paces 1KiB every 100ms.
 			for _, f := range paceFlags {
 				cmd.Flags().String(f.flag, "", f.usage)
 			}
-			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdPace)
+			cmd.SetFlagErrorFunc(commandError)
+			cmd.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return commandError(cmd, strayArgument(os.Args[1:], args[0]))
+				}
+				return commandError(cmd, runPace(cmd.Flags()))
+			}
 		},
 	})
 }
@@ -57,20 +64,80 @@ var paceFlags = []struct{ flag, option, usage string }{
 	{"content-type", "content_type", "auto, keep, or a media type"},
 }
 
-func cmdPace(fl caddycmd.Flags) (int, error) {
+// commandError prints a command-line mistake as one plain line on stderr
+// (not as a log line), and has caddy exit with status 1. It passes nil
+// through.
+func commandError(cmd *cobra.Command, err error) error {
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "caddy pace: %v\n", err)
+		cmd.SilenceErrors = true
+	}
+	return err
+}
+
+// strayArgument is the error for an argument that no flag takes, found in
+// argv (the command line after the program's name): it suggests the quoted
+// value when the argument is the second word of the flag value before it,
+// as in --chunk 5 chars.
+func strayArgument(argv []string, stray string) error {
+	var flag, value string
+	for i := 0; i < len(argv); i++ {
+		arg := argv[i]
+		name, inline, hasInline := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		switch {
+		case strings.HasPrefix(arg, "-") && hasInline:
+			flag, value = name, inline
+		case strings.HasPrefix(arg, "-") && i+1 < len(argv):
+			flag, value = name, argv[i+1]
+			i++
+		case arg == stray && flag != "":
+			joined := value + " " + stray
+			if commandValueParses(flag, joined) {
+				return fmt.Errorf("unexpected argument %q (did you mean --%s %q?)", stray, flag, joined)
+			}
+			return fmt.Errorf("unexpected argument %q (each flag takes one value: quote a value that has spaces)", stray)
+		}
+	}
+	return fmt.Errorf("unexpected argument %q (caddy pace takes only flags: see caddy help pace)", stray)
+}
+
+// commandValueParses reports whether v is a good value for the pace option
+// behind flag.
+func commandValueParses(flag, v string) bool {
+	for _, f := range paceFlags {
+		if f.flag == flag {
+			opt, _ := lookupOption(f.option)
+			var scratch options
+			return opt.parse(&scratch, v) == nil
+		}
+	}
+	return false
+}
+
+// runPace starts the server that the flags describe and runs it until the
+// process is stopped.
+func runPace(fl *pflag.FlagSet) error {
 	values := map[string]string{}
 	for _, name := range []string{"to", "root", "listen"} {
-		values[name] = fl.String(name)
+		values[name], _ = fl.GetString(name)
 	}
 	for _, f := range paceFlags {
-		values[f.flag] = fl.String(f.flag)
+		values[f.flag], _ = fl.GetString(f.flag)
 	}
 	cfg, summary, err := paceCommandConfig(values)
 	if err != nil {
-		return caddy.ExitCodeFailedStartup, err
+		return err
 	}
+	// Caddy listens with SO_REUSEPORT, for graceful reloads, so a second
+	// caddy pace could share the port with the first and take some of its
+	// requests. A plain listen first fails as it does against any program.
+	l, err := net.Listen("tcp", values["listen"])
+	if err != nil {
+		return err
+	}
+	l.Close()
 	if err := caddy.Run(cfg); err != nil {
-		return caddy.ExitCodeFailedStartup, err
+		return err
 	}
 	fmt.Println(summary)
 	select {}
@@ -91,7 +158,7 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		return nil, "", fmt.Errorf("--listen %q: not a host:port address (want e.g. localhost:8080 or :8080)", listen)
 	}
 	pace := new(Handler)
-	paceJSON := map[string]string{"handler": "pace"}
+	paceJSON := map[string]any{"handler": "pace"}
 	for _, f := range paceFlags {
 		v := values[f.flag]
 		if v == "" {
@@ -127,6 +194,10 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		}
 		next = mustJSON(map[string]any{"handler": "file_server", "root": root, "browse": map[string]any{}})
 		serves = "serving files from " + root
+		// Pace files, not directory listings: a listing is a page to pick
+		// from, and paced by characters a long one would take minutes.
+		// file_server gives every file an ETag and a listing none.
+		paceJSON["match"] = map[string]any{"headers": map[string][]string{"Etag": {}}}
 	}
 	cfg := `{
 		"admin": {"disabled": true, "config": {"persist": false}},

@@ -22,7 +22,7 @@ func TestPaceCommandConfig(t *testing.T) {
 	}{
 		{commandValues("root", ".", "chunk", "5chars", "interval", "100ms"),
 			"caddy pace: serving files from . at http://localhost:8080, pacing 5 chars every 100ms",
-			`[{"chunk":"5chars","handler":"pace","interval":"100ms"},{"browse":{},"handler":"file_server","root":"."}]`},
+			`[{"chunk":"5chars","handler":"pace","interval":"100ms","match":{"headers":{"Etag":[]}}},{"browse":{},"handler":"file_server","root":"."}]`},
 		{commandValues("to", "localhost:3000", "preset", "slow-4g"),
 			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing 176 KiB/s in 18 KiB chunks, the head held 562.5ms, uploads read at 82 KiB/s",
 			`[{"handler":"pace","preset":"slow-4g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
@@ -31,7 +31,7 @@ func TestPaceCommandConfig(t *testing.T) {
 			`[{"handler":"pace"},{"handler":"reverse_proxy","upstreams":[{"dial":"example.internal:80"}]}]`},
 		{commandValues("root", ".", "rate", "1MB", "chunk", "1 line", "latency", "300ms", "content-type", "keep"),
 			"caddy pace: serving files from . at http://localhost:8080, pacing 977 KiB/s in 1 line chunks, the head held 300ms",
-			`[{"chunk":"1 line","content_type":"keep","handler":"pace","latency":"300ms","rate":"1MB"},{"browse":{},"handler":"file_server","root":"."}]`},
+			`[{"chunk":"1 line","content_type":"keep","handler":"pace","latency":"300ms","match":{"headers":{"Etag":[]}},"rate":"1MB"},{"browse":{},"handler":"file_server","root":"."}]`},
 	}
 	for _, tc := range tests {
 		cfg, summary, err := paceCommandConfig(tc.values)

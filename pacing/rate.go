@@ -30,13 +30,13 @@ func ParseRate(s string) (float64, error) {
 		scale, known := bitPrefixes[strings.ToLower(prefix)]
 		f, ferr := strconv.ParseFloat(num, 64)
 		if !known || ferr != nil {
-			return 0, fmt.Errorf("%q: unknown unit %q (want a size such as KiB or MB, or bits: bit, kbit, Mbit, Gbit)", s, unit)
+			return 0, unknownRateUnit(s, unit)
 		}
 		bps = f * scale / 8
 	} else {
-		v, perr := parseBytes(s, num, unit)
-		if perr != nil {
-			return 0, perr
+		v, ok := parseBytes(num, unit)
+		if !ok {
+			return 0, unknownRateUnit(s, unit)
 		}
 		bps = v
 	}
@@ -69,9 +69,12 @@ func ParseSize(s string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := parseBytes(s, num, unit)
-	if err != nil {
-		return 0, err
+	v, ok := parseBytes(num, unit)
+	if !ok {
+		if _, bits := cutBits(strings.TrimSuffix(unit, "ps")); bits {
+			return 0, fmt.Errorf("%q: unknown unit %q (want bytes or a size unit such as KiB or KB: a size is in bytes, not bits)", s, unit)
+		}
+		return 0, fmt.Errorf("%q: unknown unit %q (want bytes or a size unit such as KiB or KB)", s, unit)
 	}
 	if v > math.MaxInt64/2 {
 		return 0, fmt.Errorf("%q: too large", s)
@@ -96,17 +99,29 @@ func splitNumber(s, examples string) (num, unit string, err error) {
 }
 
 // parseBytes parses a number and a go-humanize size unit ("", "B", "bytes",
-// "KiB", "MB"…) into bytes; s is the whole value, for the error.
-func parseBytes(s, num, unit string) (float64, error) {
+// "KiB", "MB"…) into bytes.
+func parseBytes(num, unit string) (float64, bool) {
 	if byteNames[strings.ToLower(unit)] {
 		unit = "B"
 	}
 	v, err := humanize.ParseBigBytes(num + unit)
 	if err != nil || strings.IndexFunc(unit, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) >= 0 {
-		return 0, fmt.Errorf("%q: unknown unit %q (want bytes or a size unit such as KiB or KB)", s, unit)
+		return 0, false
 	}
 	f, _ := v.Float64()
-	return f, nil
+	return f, true
+}
+
+// unknownRateUnit is the error for a rate whose unit is neither a size nor
+// bits. It names both, and says how to write a unit per second ("bps").
+func unknownRateUnit(s, unit string) error {
+	hint := ""
+	if prefix, ok := strings.CutSuffix(unit, "Bps"); ok && (prefix == "" || bitPrefixes[strings.ToLower(prefix)] != 0) {
+		hint = fmt.Sprintf("; for %s write %sB", unit, strings.ToUpper(prefix))
+	} else if prefix, ok := strings.CutSuffix(strings.ToLower(unit), "bps"); ok && bitPrefixes[prefix] != 0 {
+		hint = fmt.Sprintf("; for %s write %sbit", unit, strings.Replace(strings.ToUpper(prefix), "K", "k", 1))
+	}
+	return fmt.Errorf("%q: unknown unit %q (want bytes or a size unit such as KiB or MB, or bits such as kbit or Mbit%s)", s, unit, hint)
 }
 
 // rateGap is the time one chunk takes at a rate when no chunk size is

@@ -48,11 +48,18 @@ func TestParseRate(t *testing.T) {
 		{"99999999999999999999999", "at most"},
 		{"1.2.3KiB", "number"},
 		{"1KiB\x00", "unknown unit"},
+		{"1mbps", "for mbps write Mbit"},
+		{"20kbps", "for kbps write kbit"},
+		{"1MBps", "for MBps write MB"},
 	}
 	for _, tc := range bad {
 		_, err := ParseRate(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.mention) || !strings.Contains(err.Error(), strconv.Quote(tc.in)) {
 			t.Errorf("ParseRate(%q) error = %v; want one quoting the value and mentioning %q", tc.in, err, tc.mention)
+		}
+		// An unknown unit, whatever it is, is met with both kinds that work.
+		if msg := fmt.Sprint(err); strings.Contains(msg, "unknown unit") && !(strings.Contains(msg, "KiB") && strings.Contains(msg, "Mbit")) {
+			t.Errorf("ParseRate(%q) error = %v; want it to name both size and bit units", tc.in, err)
 		}
 	}
 }
@@ -67,6 +74,9 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
+	}
+	if _, err := ParseSize("1Mbit"); err == nil || !strings.Contains(err.Error(), "a size is in bytes, not bits") {
+		t.Errorf("ParseSize(1Mbit) error = %v; want it to say a size is in bytes", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,11 +87,12 @@ func waitFor(t *testing.T, addr string, out *output) {
 	}
 }
 
-// timedGet fetches url and returns each read's data and the time until it.
+// timedGet fetches url and returns each read's data and the time until it;
+// it gives up after 30 s.
 func timedGet(t *testing.T, url string) (reads []string, ttfb, total time.Duration) {
 	t.Helper()
 	start := time.Now()
-	resp, err := http.Get(url)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +173,11 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		}
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
 		waitFor(t, "127.0.0.1:8080", &out)
-		page, _, _ := timedGet(t, "http://localhost:8080/")
-		if !strings.Contains(strings.Join(page, ""), "<h1>caddy-pace</h1>") {
-			t.Fatalf("http://localhost:8080/ is not the demo page:\n%s", out.String())
+		for _, url := range []string{"http://localhost:8080/", "http://127.0.0.1:8080/"} {
+			page, _, _ := timedGet(t, url)
+			if !strings.Contains(strings.Join(page, ""), "<h1>caddy-pace</h1>") {
+				t.Fatalf("%s is not the demo page but %q:\n%s", url, strings.Join(page, ""), out.String())
+			}
 		}
 		reads, _, total := timedGet(t, "http://localhost:8080/story.txt")
 		t.Logf("the demo's story.txt: %d reads over %v", len(reads), total)
@@ -182,11 +186,71 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		}
 	})
 
-	t.Run("a bad flag fails at once, naming it", func(t *testing.T) {
-		start := time.Now()
-		out, err := exec.Command(bin, "pace", "--root", ".", "--chunk", "5furlongs").CombinedOutput()
-		if err == nil || !strings.Contains(string(out), `--chunk \"5furlongs\": unknown unit`) || time.Since(start) > 10*time.Second {
-			t.Errorf("exit %v after %v:\n%s", err, time.Since(start), out)
+	t.Run("--root paces files but not directory listings", func(t *testing.T) {
+		dir := t.TempDir()
+		for i := range 200 {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-with-a-long-name-%03d.txt", i)), []byte("x"), 0o644)
+		}
+		text := strings.Repeat("paced ", 10) // 60 bytes: 12 chunks, 1.1 s
+		os.WriteFile(filepath.Join(dir, "story.txt"), []byte(text), 0o644)
+		addr := freePort(t)
+		start(t, bin, addr, "pace", "--root", dir, "--chunk", "5chars", "--interval", "100ms", "--listen", addr)
+		listing, _, total := timedGet(t, "http://"+addr+"/")
+		size := len(strings.Join(listing, ""))
+		t.Logf("a listing of %d bytes in %v; paced, it would take %v", size, total, time.Duration(size/5)*100*time.Millisecond)
+		if size < 20000 || total > 2*time.Second {
+			t.Errorf("the listing (%d bytes) took %v: paced", size, total)
+		}
+		reads, _, total := timedGet(t, "http://"+addr+"/story.txt")
+		if strings.Join(reads, "") != text || total < 1100*time.Millisecond-5*time.Millisecond {
+			t.Errorf("story.txt: %d reads in %v, want 12 chunks over 1.1 s", len(reads), total)
 		}
 	})
+
+	t.Run("a second caddy pace on a port in use fails at once", func(t *testing.T) {
+		dir := t.TempDir()
+		addr := freePort(t)
+		start(t, bin, addr, "pace", "--root", dir, "--listen", addr)
+		checkRefused(t, bin, "listen tcp "+addr+": bind: address already in use", "pace", "--root", dir, "--listen", addr)
+	})
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pace", "--root", ".", "--chunk", "5", "chars"}, `unexpected argument "chars" (did you mean --chunk "5 chars"?)`},
+		{[]string{"pace", "--root", ".", "--chunk=5", "chars"}, `unexpected argument "chars" (did you mean --chunk "5 chars"?)`},
+		{[]string{"pace", "--root", ".", "extra"}, `unexpected argument "extra" (each flag takes one value: quote a value that has spaces)`},
+		{[]string{"pace", "--root", ".", "--chunk", "5furlongs"}, `--chunk "5furlongs": unknown unit "furlongs" (want bytes, a size unit such as KiB or KB, chars, words, lines or events)`},
+		{[]string{"pace", "--root", ".", "--rate", "1mbps"}, `--rate "1mbps": unknown unit "mbps" (want bytes or a size unit such as KiB or MB, or bits such as kbit or Mbit; for mbps write Mbit)`},
+		{[]string{"pace", "--root", ".", "--interval", "soon"}, `--interval "soon": not a duration (want e.g. 100ms, 1.5s, 2m)`},
+		{[]string{"pace", "--root", ".", "--speed", "3"}, `unknown flag: --speed`},
+		{[]string{"pace"}, `give --to <upstream> to proxy, or --root <dir> to serve files`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			checkRefused(t, bin, tc.want, tc.args...)
+		})
+	}
+}
+
+// checkRefused runs the binary with args and checks that it fails at once
+// with status 1 and one plain line on stderr: "caddy pace: " and want.
+func checkRefused(t *testing.T, bin, want string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := -1
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("still running after 20 s; printed %q %q", stdout.String(), stderr.String())
+	}
+	if line := "caddy pace: " + want + "\n"; code != 1 || stderr.String() != line || stdout.Len() != 0 {
+		t.Errorf("exit status %d, stdout %q, stderr %q\nwant status 1 and stderr %q", code, stdout.String(), stderr.String(), line)
+	}
 }
