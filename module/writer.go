@@ -114,7 +114,7 @@ func (pw *pacedWriter) startPacing() {
 	}
 	if o.share != "" && o.rate > 0 && pw.h.budgets != nil {
 		pw.shared = pw.h.budgets.Acquire(o.share, o.rate, pw.started)
-		plan.Shared = pw.shared.Budget // used instead of plan.Rate
+		plan.Shared = pw.shared.Value // used instead of plan.Rate
 	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 	paceMetrics.inFlight.Inc()

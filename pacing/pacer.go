@@ -25,9 +25,9 @@ type Plan struct {
 	// take n/Rate. A Pacer that runs late catches up (see link).
 	Rate float64
 
-	// Shared is a budget that the stream shares with others, used instead
-	// of Rate when set.
-	Shared *Budget
+	// Shared is a rate that the stream shares with others, used instead of
+	// Rate when set: a Budget, or the Stream of a client's Link.
+	Shared Limiter
 
 	// Jitter varies the gaps between chunks: each chunk leaves up to
 	// ±Jitter/2 of its gap away from its slot, so successive gaps vary by up
@@ -69,11 +69,12 @@ type Pacer struct {
 	plan     Plan
 	chunker  Chunker
 	sched    Schedule
-	budget   limiter // the plan's shared budget, or the stream's own link once paced
+	budget   Limiter // the plan's shared rate, or the stream's own link once paced
 	link     *link   // the stream's own link, under Plan.Rate
 	clock    Clock
 	readSize int
-	lastOut  time.Time // when the last Write returned, under Plan.Rate
+	idles    bool      // the rate is a link, told how long the source took
+	lastOut  time.Time // when the last Write returned, if idles
 
 	started     bool // the current chunk has had its slot and bytes of it are written
 	free        bool // the current chunk began within Plan.After
@@ -102,21 +103,39 @@ func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, c
 		sched:    Schedule{Interval: plan.Interval},
 		clock:    clock,
 		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
+		budget:   plan.Shared,
 	}
-	if plan.Shared != nil { // a nil *Budget would make a non-nil limiter
-		p.budget = plan.Shared
+	_, sharedIdles := plan.Shared.(idler)
+	if p.idles = sharedIdles || plan.Rate > 0 && plan.Shared == nil; p.idles {
+		p.lastOut = clock.Now()
 	}
 	return p
 }
 
-// A limiter lets bytes leave at a rate: a Budget shared with other streams,
-// or a stream's own link.
-type limiter interface {
+// A Limiter lets bytes leave at a rate: a Budget shared with other streams,
+// the Stream of a client's Link, or a stream's own link.
+type Limiter interface {
 	// Reserve books n bytes (at most Burst) at now and returns how long to
 	// wait before they leave.
 	Reserve(now time.Time, n int) time.Duration
+	// Burst is the most bytes one Reserve may book.
 	Burst() int
+	// Rate is the limit in bytes per second; 0 for none.
 	Rate() float64
+}
+
+// An idler is a Limiter that is a link: told how long the source took to
+// hand over the next bytes, which it was idle for, so that a source that
+// pauses earns no credit while a Pacer that runs late catches up.
+type idler interface {
+	idle(d time.Duration)
+}
+
+// An opener is a Limiter that may not take bytes yet (a connection's
+// congestion window): Open says how long to wait until n bytes may be
+// booked.
+type opener interface {
+	Open(now time.Time, n int) time.Duration
 }
 
 // Stats returns what the Pacer has done so far.
@@ -124,11 +143,11 @@ func (p *Pacer) Stats() Stats { return p.stats }
 
 // Write writes b chunk by chunk, waiting for each chunk's slot.
 func (p *Pacer) Write(b []byte) (int, error) {
-	if p.plan.Rate > 0 && p.plan.Shared == nil {
+	if p.idles {
 		// The time since the last Write returned is the source's: the
 		// link was idle for it.
-		if p.link != nil {
-			p.link.idle(p.clock.Now().Sub(p.lastOut))
+		if id, ok := p.budget.(idler); ok {
+			id.idle(p.clock.Now().Sub(p.lastOut))
 		}
 		defer func() { p.lastOut = p.clock.Now() }()
 	}
@@ -211,6 +230,14 @@ func (p *Pacer) wait(n int, first bool) error {
 		return p.ctx.Err() // nothing to wait for: no clock read on the hot path
 	}
 	now := p.clock.Now()
+	if o, ok := p.budget.(opener); ok {
+		for d := o.Open(now, n); d > 0; d = o.Open(now, n) {
+			if err := p.sleep(d, now); err != nil || p.stats.Deadline {
+				return err
+			}
+			now = p.clock.Now()
+		}
+	}
 	var d, gap time.Duration
 	if p.budget != nil {
 		d = p.budget.Reserve(now, n)
@@ -226,17 +253,16 @@ func (p *Pacer) wait(n int, first bool) error {
 	if first && d > 0 && p.plan.Jitter > 0 {
 		d += p.jitter(gap)
 	}
-	if !p.plan.Deadline.IsZero() {
-		if left := p.plan.Deadline.Sub(now); d >= left {
-			d = max(left, 0)
-			p.stats.Deadline = true
-		}
-	}
-	if d <= 0 {
-		return p.ctx.Err()
-	}
-	p.stats.Waited += d
-	return p.clock.Sleep(p.ctx, d)
+	return p.sleep(d, now)
+}
+
+// sleep waits d from now, or until the plan's deadline, whichever is sooner;
+// at the deadline, pacing ends.
+func (p *Pacer) sleep(d time.Duration, now time.Time) error {
+	slept, past, err := sleepBounded(p.ctx, p.clock, d, now, p.plan.Deadline)
+	p.stats.Waited += slept
+	p.stats.Deadline = p.stats.Deadline || past
+	return err
 }
 
 // jitter returns how far to move the current chunk from its slot: a random

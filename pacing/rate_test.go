@@ -148,7 +148,7 @@ func TestBudgetsShareByKeyAndRate(t *testing.T) {
 func TestBudgetsForgetIdleRefilledBudgets(t *testing.T) {
 	bs := NewBudgets(100)
 	a := bs.Acquire("a", 1000, t0)
-	a.Reserve(t0, a.Burst())
+	a.Value.Reserve(t0, a.Value.Burst())
 	bs.Release(a, t0)
 	if bs.Len() != 1 {
 		t.Fatal("a budget still owed was forgotten")
@@ -156,14 +156,14 @@ func TestBudgetsForgetIdleRefilledBudgets(t *testing.T) {
 	// Once it has refilled, forgetting it changes nothing: it goes.
 	later := t0.Add(time.Second)
 	b := bs.Acquire("b", 1000, later)
-	b.Reserve(later, 10)
+	b.Value.Reserve(later, 10)
 	bs.Release(b, later)
 	if bs.Len() != 1 {
 		t.Fatalf("%d budgets held, want only b", bs.Len())
 	}
 	// The same key acquired again gets a budget that is full, as the
 	// forgotten one would have been.
-	if d := bs.Acquire("a", 1000, later).Reserve(later, 50); d != 0 {
+	if d := bs.Acquire("a", 1000, later).Value.Reserve(later, 50); d != 0 {
 		t.Fatalf("a fresh budget makes 50 bytes wait %v", d)
 	}
 }
@@ -174,7 +174,7 @@ func TestBudgetsHoldABoundedNumberOfKeys(t *testing.T) {
 	// refills): the 100 idle shortest stay.
 	for i := range 10000 {
 		sb := bs.Acquire("client-"+strconv.Itoa(i), 1000, t0)
-		sb.Reserve(t0, sb.Burst())
+		sb.Value.Reserve(t0, sb.Value.Burst())
 		bs.Release(sb, t0)
 	}
 	if n := bs.Len(); n > 100 {
@@ -196,31 +196,35 @@ func TestBudgetsHoldABoundedNumberOfKeys(t *testing.T) {
 	}
 	// A long key costs no more than a short one.
 	bs.Release(bs.Acquire(strings.Repeat("x", 1<<20), 1000, t0), t0)
-	for k := range bs.m {
-		if len(k.key) > 71 {
-			t.Fatalf("a key of %d bytes is held", len(k.key))
+	checkKeysBounded(t, &bs.pool, func(k budgetKey) string { return k.key })
+}
+
+// checkKeysBounded checks that a pool holds no key longer than a SHA-256 of
+// a long one.
+func checkKeysBounded[K comparable, V any](t *testing.T, p *pool[K, V], key func(K) string) {
+	t.Helper()
+	for k := range p.m {
+		if n := len(key(k)); n > len("sha256:")+64 {
+			t.Fatalf("a key of %d bytes is held", n)
 		}
 	}
 }
 
 func TestBudgetsMemoryStaysBoundedAtTheDefaultMaximum(t *testing.T) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
 	const max, clients = 10000, 100000
 	bs := NewBudgets(max)
-	for i := range clients {
-		// keys at the longest kept as they are: 64 bytes
-		key := fmt.Sprintf("%064d", i)
-		sb := bs.Acquire(key, 1000, t0)
-		sb.Reserve(t0, sb.Burst())
-		bs.Release(sb, t0)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	grown := heapGrowth(func() {
+		for i := range clients {
+			// keys at the longest kept as they are: 64 bytes
+			key := fmt.Sprintf("%064d", i)
+			sb := bs.Acquire(key, 1000, t0)
+			sb.Value.Reserve(t0, sb.Value.Burst())
+			bs.Release(sb, t0)
+		}
+	})
 	held := bs.Len()
-	perBudget := float64(after.HeapAlloc-before.HeapAlloc) / float64(held)
-	t.Logf("%d clients: %d budgets held, %.0f bytes each (%.1f MiB)", clients, held, perBudget, float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+	perBudget := float64(grown) / float64(held)
+	t.Logf("%d clients: %d budgets held, %.0f bytes each (%.1f MiB)", clients, held, perBudget, float64(grown)/(1<<20))
 	if held > max {
 		t.Errorf("%d budgets held, want at most %d", held, max)
 	}
@@ -228,4 +232,15 @@ func TestBudgetsMemoryStaysBoundedAtTheDefaultMaximum(t *testing.T) {
 		t.Errorf("%.0f bytes a budget, want at most 1 KiB", perBudget)
 	}
 	runtime.KeepAlive(bs)
+}
+
+// heapGrowth is how much the heap in use grew while f ran.
+func heapGrowth(f func()) int64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
 }

@@ -6,50 +6,93 @@ import (
 	"time"
 )
 
-// Reader paces reads from an io.Reader to a rate, for slow uploads: each
-// Read reads at most the budget's burst and returns once a link of that rate
-// would have carried what it read, so n bytes take n/rate. The client is
-// slowed in turn once the connection's buffers are full. A Reader is not
-// safe for concurrent use.
+// Reader paces reads from an io.Reader, for slow uploads: each Read reads at
+// most what its Limiter books at once and returns once the Limiter has let
+// it through, so n bytes at a rate take n/rate. The client is slowed in turn
+// once the connection's buffers are full. A Reader is not safe for
+// concurrent use.
 type Reader struct {
 	ctx      context.Context
 	r        io.Reader
+	lim      Limiter // nil until the first Read, for a Reader of a rate
 	rate     float64
 	deadline time.Time
 	clock    Clock
-	budget   *Budget // made, empty, at the first Read
 	waited   time.Duration
 }
 
-// NewReader returns a Reader of r at bytesPerSecond that stops pacing at
-// deadline (none if zero) and stops waiting when ctx ends.
+// NewReader returns a Reader of r at bytesPerSecond, which stops pacing at
+// deadline (none if zero) and stops waiting when ctx ends. Its rate starts
+// with its first Read, with no credit.
 func NewReader(ctx context.Context, r io.Reader, bytesPerSecond float64, deadline time.Time, clock Clock) *Reader {
 	return &Reader{ctx: ctx, r: r, rate: bytesPerSecond, deadline: deadline, clock: clock}
 }
 
-// Read reads up to the budget's burst into p, and waits for the budget.
+// NewLimitedReader returns a Reader of r through lim, such as the way up of a
+// client's Link.
+func NewLimitedReader(ctx context.Context, r io.Reader, lim Limiter, deadline time.Time, clock Clock) *Reader {
+	return &Reader{ctx: ctx, r: r, lim: lim, deadline: deadline, clock: clock}
+}
+
+// Read reads up to the Limiter's burst into p, and waits for the Limiter.
 func (pr *Reader) Read(p []byte) (int, error) {
-	if pr.budget == nil {
-		pr.budget = NewBudget(pr.rate, RateChunk(pr.rate).N)
-		pr.budget.Empty(pr.clock.Now())
+	if pr.lim == nil {
+		b := NewBudget(pr.rate, RateChunk(pr.rate).N)
+		b.Empty(pr.clock.Now())
+		pr.lim = b
 	}
-	n, err := pr.r.Read(p[:min(len(p), pr.budget.Burst())])
+	n, err := pr.r.Read(p[:min(len(p), pr.lim.Burst())])
 	if n == 0 {
 		return n, err
 	}
-	now := pr.clock.Now()
-	d := pr.budget.Reserve(now, n)
-	if !pr.deadline.IsZero() {
-		d = min(d, pr.deadline.Sub(now))
-	}
-	if d > 0 {
-		pr.waited += d
-		if serr := pr.clock.Sleep(pr.ctx, d); serr != nil {
-			return n, serr
-		}
+	waited, serr := Await(pr.ctx, pr.clock, pr.lim, n, pr.deadline)
+	pr.waited += waited
+	if serr != nil {
+		return n, serr
 	}
 	return n, err
 }
 
 // Waited is how long reads have waited for the rate.
 func (pr *Reader) Waited() time.Duration { return pr.waited }
+
+// Await waits until lim lets n bytes through, in pieces of at most its
+// Burst, and returns how long it waited. It stops waiting at deadline (none
+// if zero), and fails as soon as ctx ends.
+func Await(ctx context.Context, clock Clock, lim Limiter, n int, deadline time.Time) (time.Duration, error) {
+	var waited time.Duration
+	for n > 0 {
+		piece := min(n, lim.Burst())
+		n -= piece
+		now := clock.Now()
+		if o, ok := lim.(opener); ok {
+			for d := o.Open(now, piece); d > 0; d = o.Open(now, piece) {
+				slept, past, err := sleepBounded(ctx, clock, d, now, deadline)
+				if waited += slept; past || err != nil {
+					return waited, err
+				}
+				now = clock.Now()
+			}
+		}
+		slept, past, err := sleepBounded(ctx, clock, lim.Reserve(now, piece), now, deadline)
+		if waited += slept; past || err != nil {
+			return waited, err
+		}
+	}
+	return waited, nil
+}
+
+// sleepBounded sleeps d from now, but not past deadline (none if zero): it
+// returns how long it slept, and whether the deadline cut it short.
+func sleepBounded(ctx context.Context, clock Clock, d time.Duration, now, deadline time.Time) (time.Duration, bool, error) {
+	past := false
+	if !deadline.IsZero() {
+		if left := deadline.Sub(now); d >= left {
+			d, past = max(left, 0), true
+		}
+	}
+	if d <= 0 {
+		return 0, past, ctx.Err()
+	}
+	return d, past, clock.Sleep(ctx, d)
+}

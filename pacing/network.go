@@ -1,0 +1,304 @@
+package pacing
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// A Model says how a Network's numbers are applied.
+type Model uint8
+
+const (
+	// LinkModel applies them as a packet-level link of that round-trip time
+	// and those rates would: a new connection pays its handshakes, every
+	// request a round trip, every connection TCP's slow start, and every
+	// packet of 1500 bytes carries 1448 of payload.
+	LinkModel Model = iota
+	// DevToolsModel applies them as Chrome DevTools' throttling does: a
+	// response's head arrives no sooner than Latency after its request was
+	// sent, and the rates are shared by all of a client's requests.
+	DevToolsModel
+)
+
+// A Network is the conditions of the link between a client and the server.
+// It is a value: a Link holds one, and links of equal Networks are alike.
+type Network struct {
+	Model Model
+	// RTT is the round-trip time, under LinkModel.
+	RTT time.Duration
+	// Latency is the least time from a request to its response's head,
+	// under DevToolsModel.
+	Latency time.Duration
+	// Down and Up are the rates to and from the client, in bytes per second;
+	// 0 is no limit. Under LinkModel they are the link's raw rates.
+	Down, Up float64
+}
+
+// A Conn is one connection of a client: when it was opened, when its
+// handshakes are done, and its congestion window each way. Its exchanges
+// may run at once (HTTP/2): it is safe for concurrent use.
+type Conn struct {
+	opened time.Time
+
+	mu        sync.Mutex
+	handshake time.Time // when the handshakes are done; zero until known
+	down, up  window
+}
+
+// NewConn returns a connection opened at opened.
+func NewConn(opened time.Time) *Conn {
+	return &Conn{opened: opened}
+}
+
+// A Link is the link between one client and the server, under one Network:
+// a way down and a way up, each shared by all the client's connections and
+// exchanges. It is safe for concurrent use.
+type Link struct {
+	net      Network
+	down, up pipe
+}
+
+// NewLink returns an idle link under net.
+func NewLink(net Network) *Link {
+	return &Link{net: net}
+}
+
+// Network returns the link's conditions.
+func (l *Link) Network() Network { return l.net }
+
+// drained reports whether the link has carried all that was booked on it by
+// now, so that forgetting it and making a new one changes nothing.
+func (l *Link) drained(now time.Time) bool {
+	return l.down.drained(now, l.net.Down) && l.up.drained(now, l.net.Up)
+}
+
+// An Exchange is one request and its response on a link. Up carries the
+// request, Down the response; each serves one goroutine at a time.
+type Exchange struct {
+	Up, Down *Stream
+	link     *Link
+	sent     time.Time // when the client sent the request
+}
+
+// Open starts an exchange whose request the client sent at now, on conn,
+// whose handshakes take that many round trips: 1 for TCP, 1 more for
+// TLS 1.3 or 2 for TLS 1.2; 1 in all for QUIC. A connection's first
+// exchange sets when its handshakes are done, from when it was opened.
+// Under DevToolsModel, which knows no connections, and where the connection
+// is not known (conn nil), there are no handshakes and no windows.
+func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
+	x := &Exchange{link: l, sent: now}
+	x.Down = &Stream{pipe: &l.down, rate: l.net.Down, burst: PieceSize(l.net.Down)}
+	x.Up = &Stream{pipe: &l.up, rate: l.net.Up, burst: PieceSize(l.net.Up), next: now}
+	if l.net.Model != LinkModel {
+		return x
+	}
+	for _, s := range []*Stream{x.Down, x.Up} {
+		s.rtt, s.delay, s.packets = l.net.RTT, l.net.RTT/2, true
+	}
+	if conn != nil {
+		conn.mu.Lock()
+		if conn.handshake.IsZero() {
+			conn.handshake = conn.opened.Add(time.Duration(handshakes) * l.net.RTT)
+		}
+		x.Up.next = later(now, conn.handshake)
+		conn.mu.Unlock()
+		x.Down.conn, x.Down.win = conn, &conn.down
+		x.Up.conn, x.Up.win = conn, &conn.up
+	}
+	return x
+}
+
+// HeadFloor is the earliest the response's head may reach the client under
+// DevToolsModel: Latency after the request was sent, its body included. It
+// is zero under LinkModel, where the head travels Down like the body.
+func (x *Exchange) HeadFloor() time.Time {
+	if x.link.net.Model != DevToolsModel {
+		return time.Time{}
+	}
+	return later(x.sent, x.Up.arrived).Add(x.link.net.Latency)
+}
+
+// PieceSize is how much of a stream a Stream books at once: what the rate
+// carries in 25 ms, in whole segments, from one segment to InitialWindow,
+// so that a new connection's window holds a whole piece.
+func PieceSize(rate float64) int {
+	if rate <= 0 {
+		return InitialWindow
+	}
+	segments := math.Floor(rate * 0.025 / SegmentSize)
+	return int(min(max(segments, 1), InitialWindow/SegmentSize)) * SegmentSize
+}
+
+// A Stream is one way of an Exchange. It lets bytes leave as the link
+// carries them: each piece waits until its connection's window lets it into
+// flight, then for its turn on the link, which carries the pieces of all the
+// client's streams in the order they are booked, and then arrives half a
+// round trip later. It is the Pacer's and the Reader's Limiter.
+type Stream struct {
+	pipe    *pipe
+	rate    float64
+	burst   int
+	conn    *Conn   // nil: no window (DevToolsModel)
+	win     *window // conn's window this way
+	rtt     time.Duration
+	delay   time.Duration // from leaving the link to arriving: half the RTT
+	packets bool          // a packet of 1500 bytes carries 1448 of payload
+
+	// next is when the stream's next piece may start on the link: where
+	// its last one ended, moved on by the time its source was idle since.
+	next    time.Time
+	arrived time.Time // when its last piece arrived
+}
+
+// Burst is the most bytes one Reserve may ask for: a piece, or while the
+// connection's window has less room, what it has room for (at least a
+// segment), so that a new connection's first round trip is full.
+func (s *Stream) Burst() int {
+	if s.win == nil {
+		return s.burst
+	}
+	s.conn.mu.Lock()
+	room := s.win.room()
+	s.conn.mu.Unlock()
+	return min(s.burst, max(room, SegmentSize))
+}
+
+// Rate is the link's rate this way, in bytes per second (0: no limit).
+func (s *Stream) Rate() float64 { return s.rate }
+
+// idle moves the stream's next piece on by d, the time its source took: a
+// source that pauses earns no credit on the link.
+func (s *Stream) idle(d time.Duration) {
+	if d > 0 && !s.next.IsZero() {
+		s.next = s.next.Add(d)
+	}
+}
+
+// ready is when the stream's next piece, due at now, may start on the link:
+// where its last piece ended, or if it fell behind (its Pacer ran late, and
+// its piece arrives later than the link would have carried it) at most
+// maxCatchUp before its time, so that it catches up.
+func (s *Stream) ready(now time.Time) time.Time {
+	if s.next.IsZero() {
+		s.next = now
+	}
+	return later(s.next, now.Add(-s.delay-maxCatchUp))
+}
+
+// Open returns how long to wait until the connection's window lets n more
+// bytes into flight: a piece is booked on the link only once it may go, so
+// that a connection in slow start holds no place on the link that another
+// connection could use.
+func (s *Stream) Open(now time.Time, n int) time.Duration {
+	if s.win == nil {
+		return 0
+	}
+	s.conn.mu.Lock()
+	t := s.win.open(s.ready(now), n, s.bdp(), s.rtt)
+	s.conn.mu.Unlock()
+	return max(t.Add(s.delay).Sub(now), 0)
+}
+
+// Reserve books n bytes (at most Burst) due at now and returns how long to
+// wait until they have arrived.
+func (s *Stream) Reserve(now time.Time, n int) time.Duration {
+	ready := s.ready(now)
+	cost := float64(n)
+	if s.packets {
+		cost += float64((n+SegmentSize-1)/SegmentSize) * (PacketSize - SegmentSize)
+	}
+	if s.win != nil {
+		s.conn.mu.Lock()
+		defer s.conn.mu.Unlock()
+		ready = s.win.open(ready, n, s.bdp(), s.rtt)
+	}
+	end := s.pipe.book(ready, cost, s.rate)
+	if s.win != nil {
+		s.win.sent(ready, end.Add(s.rtt), n)
+	}
+	s.next = end
+	s.arrived = end.Add(s.delay)
+	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
+}
+
+// bdp is the payload the link carries in a round trip this way (0: no
+// limit).
+func (s *Stream) bdp() float64 {
+	return s.rate * s.rtt.Seconds() * SegmentSize / PacketSize
+}
+
+// A pipe is one way of a link: it carries bytes at a rate, in the order they
+// are booked. It keeps when it will have carried all that was booked as a
+// start and a count since, so that many small pieces add up without
+// rounding.
+type pipe struct {
+	mu     sync.Mutex
+	since  time.Time
+	booked float64
+}
+
+// book books cost bytes, ready at ready, at rate (0: no limit), and returns
+// when the pipe has carried them.
+func (p *pipe) book(ready time.Time, cost, rate float64) time.Time {
+	if rate <= 0 {
+		return ready
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ready.After(p.free(rate)) {
+		p.since, p.booked = ready, 0
+	}
+	p.booked += cost
+	return p.free(rate)
+}
+
+func (p *pipe) free(rate float64) time.Time {
+	return p.since.Add(time.Duration(p.booked / rate * float64(time.Second)))
+}
+
+func (p *pipe) drained(now time.Time, rate float64) bool {
+	if rate <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.free(rate).After(now)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Links holds the Links of clients, one per key (a client's address, or a
+// share key) and Network, so that all of a client's connections and
+// requests go through one link. A link is made when its key is first used
+// and forgotten once no exchange uses it and it has carried all that was
+// booked on it, when forgetting it changes nothing; at most max idle links
+// are held (see pool). It is safe for concurrent use.
+type Links struct {
+	pool[linkKey, *Link]
+}
+
+type linkKey struct {
+	key string
+	net Network
+}
+
+// A HeldLink is a Link held in Links for the exchanges that use it.
+type HeldLink = Held[linkKey, *Link]
+
+// NewLinks returns an empty set of links that holds at most max idle ones.
+func NewLinks(max int) *Links {
+	return &Links{pool: newPool[linkKey](max, (*Link).drained)}
+}
+
+// Acquire returns the link under net for key, for one exchange, which must
+// hand it back with Release when it ends.
+func (ls *Links) Acquire(key string, net Network, now time.Time) *HeldLink {
+	return ls.acquire(linkKey{heldKey(key), net}, now, func() *Link { return NewLink(net) })
+}

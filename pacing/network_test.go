@@ -1,0 +1,362 @@
+package pacing
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A sender is one Pacer in a simulation: it sends its bytes through a
+// Limiter as a Pacer does, piece by piece, waiting for the window to open
+// and then for each piece's arrival, with a source that is always ready.
+type sender struct {
+	lim      Limiter
+	left     int
+	wake     time.Time
+	sent     int
+	arrivals []arrival
+}
+
+type arrival struct {
+	at    time.Time
+	total int // bytes arrived by then
+}
+
+// simulate runs senders as concurrent Pacers on a fake clock, the one that
+// wakes first going first, until each has sent all its bytes.
+func simulate(senders ...*sender) {
+	for {
+		var s *sender
+		for _, c := range senders {
+			if c.left > 0 && (s == nil || c.wake.Before(s.wake)) {
+				s = c
+			}
+		}
+		if s == nil {
+			return
+		}
+		now, n := s.wake, min(s.left, s.lim.Burst())
+		if o, ok := s.lim.(opener); ok {
+			if d := o.Open(now, n); d > 0 {
+				s.wake = now.Add(d)
+				continue
+			}
+		}
+		s.wake = now.Add(s.lim.Reserve(now, n))
+		s.left -= n
+		s.sent += n
+		s.arrivals = append(s.arrivals, arrival{s.wake, s.sent})
+	}
+}
+
+// by returns how many of its bytes had arrived by t.
+func (s *sender) by(t time.Time) int {
+	total := 0
+	for _, a := range s.arrivals {
+		if !a.at.After(t) {
+			total = a.total
+		}
+	}
+	return total
+}
+
+func (s *sender) done() time.Time { return s.arrivals[len(s.arrivals)-1].at }
+
+// linkCost is what n bytes of payload cost on a link in pieces of piece
+// bytes: each segment of a piece carries 52 bytes of headers.
+func linkCost(n, piece int) float64 {
+	cost := 0
+	for n > 0 {
+		p := min(n, piece)
+		cost += p + (p+SegmentSize-1)/SegmentSize*(PacketSize-SegmentSize)
+		n -= p
+	}
+	return float64(cost)
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func TestANewConnectionPaysItsHandshakesAndEveryRequestARoundTrip(t *testing.T) {
+	net := Network{RTT: ms(100), Down: 1e6, Up: 1e6}
+	link := NewLink(net)
+	clock := &fakeClock{now: t0}
+	ctx := context.Background()
+	// exchange sends a request of 500 bytes of head on conn, and returns
+	// when it reached the server and when a 200-byte response head reached
+	// the client.
+	exchange := func(conn *Conn, handshakes int) (arrived, head time.Duration) {
+		start := clock.now
+		x := link.Open(conn, handshakes, start)
+		Await(ctx, clock, x.Up, 500, time.Time{})
+		arrived = clock.now.Sub(start)
+		Await(ctx, clock, x.Down, 200, time.Time{})
+		return arrived, clock.now.Sub(start)
+	}
+	up, down := ms(50)+seconds(552e-6), ms(50)+seconds(252e-6) // half the RTT, and the bytes on the link
+	for _, tc := range []struct {
+		name       string
+		conn       *Conn
+		handshakes int
+		arrived    time.Duration
+	}{
+		{"a new TLS 1.3 connection: TCP and TLS, 2 RTT", NewConn(t0), 2, ms(200) + up},
+		{"the same connection, reused", nil, 0, up},
+		{"a new TLS 1.2 connection: 3 RTT", NewConn(t0.Add(2 * time.Second)), 3, ms(300) + up},
+		{"a new plain TCP connection: 1 RTT", NewConn(t0.Add(4 * time.Second)), 1, ms(100) + up},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := tc.conn
+			if conn == nil { // reuse the first connection, a second later
+				conn = NewConn(t0)
+				link.Open(conn, 2, t0)
+				clock.now = t0.Add(time.Second)
+			} else {
+				clock.now = conn.opened
+			}
+			arrived, head := exchange(conn, tc.handshakes)
+			if arrived != tc.arrived || head != tc.arrived+down {
+				t.Errorf("the request arrived after %v and the head after %v; want %v and %v", arrived, head, tc.arrived, tc.arrived+down)
+			}
+		})
+	}
+}
+
+func TestSlowStartDoublesTheWindowEveryRoundTrip(t *testing.T) {
+	// No rate limit, so only the window paces: 10 segments in the first
+	// round trip, then 20, 40, 80.
+	link := NewLink(Network{RTT: ms(100)})
+	x := link.Open(NewConn(t0), 1, t0)
+	s := &sender{lim: x.Down, left: 15 * InitialWindow, wake: t0}
+	simulate(s)
+	for _, round := range []struct {
+		at     time.Duration
+		rounds int // windows arrived: 1, 3, 7, 15
+	}{{ms(50), 1}, {ms(149), 1}, {ms(150), 3}, {ms(250), 7}, {ms(350), 15}} {
+		if got, want := s.by(t0.Add(round.at)), round.rounds*InitialWindow; got != want {
+			t.Errorf("by %v, %d bytes arrived; want %d", round.at, got, want)
+		}
+	}
+}
+
+func TestSlowStartStartsAgainAfterIdling(t *testing.T) {
+	// A connection that has grown its window keeps it over a pause shorter
+	// than a retransmission timeout (RTT + 200 ms), and halves it for each
+	// one it idles.
+	const rtt = 100 * time.Millisecond
+	for _, tc := range []struct {
+		pause time.Duration
+		cwnd  int
+	}{{ms(299), 16 * InitialWindow}, {ms(300), 8 * InitialWindow}, {ms(900), 2 * InitialWindow}, {time.Minute, InitialWindow}} {
+		link := NewLink(Network{RTT: rtt})
+		conn := NewConn(t0)
+		s := &sender{lim: link.Open(conn, 1, t0).Down, left: 15 * InitialWindow, wake: t0}
+		simulate(s)
+		// Last sent at 300 ms (the 4th round), acknowledged at 400 ms:
+		// the window is 16 × InitialWindow.
+		at := t0.Add(ms(300) + tc.pause)
+		conn.down.open(at, 1, 0, rtt)
+		if conn.down.cwnd != tc.cwnd {
+			t.Errorf("after a pause of %v the window is %d segments; want %d", tc.pause, conn.down.cwnd/SegmentSize, tc.cwnd/SegmentSize)
+		}
+	}
+}
+
+func TestALinkCarriesItsRawRate(t *testing.T) {
+	// 1 MB down at 1 MB/s of link, with no round trip to wait for: each
+	// 1500-byte packet carries 1448 bytes, so it takes 3.6% longer.
+	const body = 1_000_000
+	link := NewLink(Network{Down: 1e6})
+	s := &sender{lim: link.Open(nil, 0, t0).Down, left: body, wake: t0}
+	simulate(s)
+	want := seconds(linkCost(body, PieceSize(1e6)) / 1e6)
+	if got := s.done().Sub(t0); got < want-time.Microsecond || got > want+time.Millisecond {
+		t.Errorf("1 MB took %v, want %v", got, want)
+	}
+	if want < seconds(1.035) || want > seconds(1.037) {
+		t.Errorf("1 MB costs %v of a 1 MB/s link, want 1500/1448 s", want)
+	}
+}
+
+func TestStreamsOfOneClientShareItsLinkFairly(t *testing.T) {
+	// Two downloads of 200 KB from one client, over two connections of a
+	// 100 KB/s, 50 ms link, and a third client alone on its own link.
+	net := Network{RTT: ms(50), Down: 100_000, Up: 100_000}
+	links := NewLinks(100)
+	one, other := links.Acquire("10.0.0.1", net, t0), links.Acquire("10.0.0.2", net, t0)
+	a := &sender{lim: one.Value.Open(NewConn(t0), 1, t0).Down, left: 200_000, wake: t0}
+	b := &sender{lim: one.Value.Open(NewConn(t0), 1, t0).Down, left: 200_000, wake: t0}
+	c := &sender{lim: other.Value.Open(NewConn(t0), 1, t0).Down, left: 200_000, wake: t0}
+	simulate(a, b, c)
+	mid := t0.Add(2 * time.Second)
+	t.Logf("after 2 s: %d and %d bytes on the shared link, %d alone", a.by(mid), b.by(mid), c.by(mid))
+	if ratio := float64(a.by(mid)) / float64(b.by(mid)); ratio < 0.95 || ratio > 1.05 {
+		t.Errorf("the two downloads got %d and %d bytes by 2 s: not within 5%% of each other", a.by(mid), b.by(mid))
+	}
+	// Together they fill the link: 400 KB of payload at 100 KB/s of link.
+	together := seconds(linkCost(400_000, PieceSize(100_000)) / 100_000)
+	if last := later(a.done(), b.done()).Sub(t0); last < together || last > together+ms(100) {
+		t.Errorf("both were done after %v; the link carries them in %v", last, together)
+	}
+	if alone := c.done().Sub(t0); alone > together/2+ms(100) {
+		t.Errorf("the client alone on its link took %v, want about %v", alone, together/2)
+	}
+}
+
+func TestAnUploadAndADownloadDoNotSlowEachOther(t *testing.T) {
+	net := Network{RTT: ms(50), Down: 100_000, Up: 50_000}
+	alone := func(up bool) time.Duration {
+		x := NewLink(net).Open(NewConn(t0), 1, t0)
+		s := &sender{lim: x.Down, left: 100_000, wake: t0}
+		if up {
+			s.lim = x.Up
+		}
+		simulate(s)
+		return s.done().Sub(t0)
+	}
+	x := NewLink(net).Open(NewConn(t0), 1, t0)
+	down := &sender{lim: x.Down, left: 100_000, wake: t0}
+	up := &sender{lim: x.Up, left: 100_000, wake: t0}
+	simulate(down, up)
+	if down.done().Sub(t0) != alone(false) || up.done().Sub(t0) != alone(true) {
+		t.Errorf("at once, the download took %v and the upload %v; alone %v and %v",
+			down.done().Sub(t0), up.done().Sub(t0), alone(false), alone(true))
+	}
+}
+
+func TestAConnectionInSlowStartHoldsNoPlaceOnTheLink(t *testing.T) {
+	// A download b fills a 100 KB/s link with a 400 ms RTT; a second one, a,
+	// starts 3 s later on a new connection, whose window lets only 10
+	// segments into flight a round trip at first. While a waits for its
+	// acknowledgements, b goes on: a books its next piece on the link only
+	// once its window lets it go, and the link never idles. So b is done
+	// exactly as much later than alone as a's bytes take on the link.
+	net := Network{RTT: ms(400), Down: 100_000}
+	alone := &sender{lim: NewLink(net).Open(NewConn(t0), 1, t0).Down, left: 600_000, wake: t0}
+	simulate(alone)
+	link := NewLink(net)
+	b := &sender{lim: link.Open(NewConn(t0), 1, t0).Down, left: 600_000, wake: t0}
+	a := &sender{lim: link.Open(NewConn(t0), 1, t0).Down, left: 100_000, wake: t0.Add(3 * time.Second)}
+	simulate(a, b)
+	want := alone.done().Add(seconds(linkCost(100_000, PieceSize(100_000)) / 100_000))
+	if got := later(a.done(), b.done()); got.Sub(want).Abs() > ms(1) {
+		t.Errorf("both were done at %v; b alone at %v, and a's bytes take %v more", got.Sub(t0), alone.done().Sub(t0), want.Sub(alone.done()))
+	}
+}
+
+func TestAStreamThatFellBehindCatchesUp(t *testing.T) {
+	// A Pacer that wakes 300 ms late once sends its next pieces at once
+	// until it is back where the link would have it: the body takes as
+	// long as on time.
+	net := Network{RTT: ms(100), Down: 100_000}
+	onTime := &sender{lim: NewLink(net).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
+	simulate(onTime)
+	late := &sender{lim: NewLink(net).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
+	for late.left > 0 {
+		if len(late.arrivals) == 20 {
+			late.wake = late.wake.Add(ms(300))
+		}
+		n := min(late.left, late.lim.Burst())
+		late.wake = late.wake.Add(late.lim.Reserve(late.wake, n))
+		late.left -= n
+		late.sent += n
+		late.arrivals = append(late.arrivals, arrival{late.wake, late.sent})
+	}
+	if got, want := late.done(), onTime.done(); got.Sub(want).Abs() > time.Millisecond {
+		t.Errorf("late once by 300 ms, the body was done at %v; on time at %v", got.Sub(t0), want.Sub(t0))
+	}
+}
+
+func TestASourceThatPausesEarnsNoCredit(t *testing.T) {
+	// After its source paused for a second, a stream's next piece takes the
+	// link's time: no burst.
+	s := NewLink(Network{RTT: ms(100), Down: 100_000}).Open(nil, 0, t0).Down
+	n := s.Burst()
+	now := t0.Add(s.Reserve(t0, n))
+	now = now.Add(time.Second)
+	s.idle(time.Second)
+	if d, want := s.Reserve(now, n), seconds(linkCost(n, n)/100_000); d.Round(time.Microsecond) != want.Round(time.Microsecond) {
+		t.Errorf("after a pause the next piece waited %v, want %v", d, want)
+	}
+}
+
+func TestDevToolsModelIsALatencyFloorAndASharedThroughput(t *testing.T) {
+	net := Network{Model: DevToolsModel, Latency: 562500 * time.Microsecond, Down: 180_000, Up: 84_375}
+	link := NewLink(net)
+	// A request with no body: its head no sooner than the latency after it
+	// was sent.
+	x := link.Open(NewConn(t0), 2, t0)
+	if got := x.HeadFloor(); got != t0.Add(562500*time.Microsecond) {
+		t.Errorf("head floor %v, want 562.5 ms", got.Sub(t0))
+	}
+	// An upload of 84,375 bytes takes 1 s, and the latency counts from its
+	// end, as DevTools counts it from the request's send_end.
+	up := &sender{lim: x.Up, left: 84_375, wake: t0}
+	simulate(up)
+	if got, want := x.HeadFloor(), t0.Add(time.Second+562500*time.Microsecond); got != want {
+		t.Errorf("head floor after an upload %v, want %v", got.Sub(t0), want.Sub(t0))
+	}
+	// Two bodies of 180,000 bytes share the throughput, with no per-packet
+	// overhead and no round trips: 2 s for both.
+	a := &sender{lim: link.Open(nil, 0, t0).Down, left: 180_000, wake: t0}
+	b := &sender{lim: link.Open(nil, 0, t0).Down, left: 180_000, wake: t0}
+	simulate(a, b)
+	if last := later(a.done(), b.done()).Sub(t0); last != 2*time.Second {
+		t.Errorf("two bodies took %v, want 2s", last)
+	}
+	if mid := t0.Add(time.Second); math.Abs(float64(a.by(mid)-b.by(mid))) > float64(a.lim.Burst()) {
+		t.Errorf("by 1 s: %d and %d bytes, not fair shares", a.by(mid), b.by(mid))
+	}
+}
+
+func TestLinksAreOnePerClientAndNetwork(t *testing.T) {
+	links := NewLinks(100)
+	slow, fast := Network{RTT: ms(150), Down: 200_000}, Network{RTT: ms(60), Down: 1_125_000}
+	a := links.Acquire("10.0.0.1", slow, t0)
+	b := links.Acquire("10.0.0.1", slow, t0)
+	c := links.Acquire("10.0.0.1", fast, t0)
+	d := links.Acquire("10.0.0.2", slow, t0)
+	if a != b || a == c || a == d {
+		t.Fatal("links are not one per key and network")
+	}
+	// A link that still has bytes to carry is kept once idle; once it has
+	// carried them, it is forgotten.
+	a.Value.Open(nil, 0, t0).Down.Reserve(t0, 10_000)
+	for _, l := range []*HeldLink{c, d, a, b} {
+		links.Release(l, t0)
+	}
+	if n := links.Len(); n != 1 {
+		t.Fatalf("%d links held, want the one still carrying", n)
+	}
+	links.Release(links.Acquire("10.0.0.3", slow, t0.Add(time.Second)), t0.Add(time.Second))
+	if n := links.Len(); n != 0 {
+		t.Fatalf("%d links held a second later, want none", n)
+	}
+}
+
+func TestLinksStayBoundedUnderTenThousandClients(t *testing.T) {
+	const max, clients = 1000, 10000
+	links := NewLinks(max)
+	net := Network{RTT: ms(150), Down: 200_000, Up: 93_750}
+	grown := heapGrowth(func() {
+		for i := range clients {
+			// Each client leaves its link with bytes still to carry.
+			l := links.Acquire(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), net, t0)
+			l.Value.Open(NewConn(t0), 2, t0).Down.Reserve(t0, 14480)
+			links.Release(l, t0)
+		}
+	})
+	if n := links.Len(); n > max {
+		t.Fatalf("%d links held after %d clients, want at most %d", n, clients, max)
+	}
+	perLink := grown / int64(links.Len())
+	t.Logf("%d clients left %d links, about %d bytes each", clients, links.Len(), perLink)
+	if perLink > 2048 {
+		t.Errorf("%d bytes a link", perLink)
+	}
+	// A long key costs no more than a short one.
+	links.Release(links.Acquire(strings.Repeat("x", 1<<20), net, t0), t0)
+	checkKeysBounded(t, &links.pool, func(k linkKey) string { return k.key })
+}
