@@ -25,7 +25,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	pace [<matcher>] [<preset> | <chunk> [<interval>]] {
-//		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g
+//		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g   # a network: a client's link
+//		model        link|devtools  # how a network's numbers apply; default link
+//		rtt          <duration>     # a network's round trip
 //		chunk        <n> [bytes|chars|words|lines|events]   # default 1KiB
 //		interval     <duration>     # start of one chunk to the start of the next
 //		rate         <size>         # bytes per second: 64KiB, 1MB, 500kbit
@@ -88,7 +90,7 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		opt, ok := lookupOption(name)
 		if !ok {
-			return d.Errf("unrecognized pace subdirective %q (want preset, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
+			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
 		}
 		field := opt.field(p)
 		if *field != "" {
@@ -140,6 +142,8 @@ var argsWanted = map[string]struct {
 	what string
 }{
 	"preset":       {1, "a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g)"},
+	"model":        {1, "link or devtools"},
+	"rtt":          {1, "one duration"},
 	"chunk":        {2, "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)"},
 	"interval":     {1, "one duration"},
 	"rate":         {2, "a rate (64KiB, 1MB, 500kbit)"},

@@ -131,7 +131,12 @@ var badConfigs = []struct {
 	{"pace {\n percent NaN\n}", `percent "NaN": not a percentage`, 0},
 	{"pace {\n max_duration 0s\n}", `max_duration "0s": must be above zero`, 0},
 	{"pace {\n max_duration forever\n}", `max_duration "forever": not a duration`, 0},
-	{"pace {\n share {remote_host}\n}", `share "{http.request.remote.host}": shares a rate, but neither rate nor preset is set`, 4},
+	{"pace {\n share {remote_host}\n}", `share "{http.request.remote.host}": shares a rate or a network, but none of rate, preset, rtt and model is set`, 4},
+	{"pace {\n rtt soon\n}", `rtt "soon": not a duration`, 0},
+	{"pace {\n rtt -150ms\n}", `rtt "-150ms": must not be negative`, 0},
+	{"pace {\n model packets\n}", `model "packets": unknown model (want link or devtools)`, 0},
+	{"pace {\n model devtools\n rtt 150ms\n}", `rtt "150ms": a round trip of the link model, but model is devtools (which has latency instead)`, 5},
+	{"pace slow-4g {\n content_type text/plain\n}", `content_type "text/plain": a network never changes a response, and preset "slow-4g" sets one (want auto or keep)`, 4},
 	{"pace {\n share\n}", `share takes one key, such as {remote_host}, got 0 arguments`, 0},
 	{"pace {\n match\n}", `match needs status or header`, 0},
 	{"pace {\n match {\n  status abc\n }\n}", `bad status value 'abc'`, 4},
@@ -175,7 +180,8 @@ func TestBadJSONIsRefusedWhenLoaded(t *testing.T) {
 		{`{"handler": "pace", "content_type": "nope"}`, `content_type "nope": not a media type`},
 		{`{"handler": "pace", "rate": "0"}`, `rate "0": a rate must be above zero`},
 		{`{"handler": "pace", "preset": "6g"}`, `preset "6g": unknown preset`},
-		{`{"handler": "pace", "share": "{remote_host}"}`, `share "{remote_host}": shares a rate, but neither rate nor preset is set`},
+		{`{"handler": "pace", "share": "{remote_host}"}`, `share "{remote_host}": shares a rate or a network, but none of rate, preset, rtt and model is set`},
+		{`{"handler": "pace", "rtt": "150ms", "model": "devtools"}`, `rtt "150ms": a round trip of the link model, but model is devtools`},
 		{`{"handler": "pace", "percent": "200"}`, `percent "200": must be from 0 to 100`},
 	}
 	for _, tc := range tests {
@@ -214,8 +220,10 @@ func TestDefaults(t *testing.T) {
 		{"a rate keeps a chunk that is given", Handler{Rate: "20KiB", Chunk: "5 chars"}, pacing.ChunkSize{N: 5, Unit: pacing.Chars}, 0, 20480, 0, true},
 		{"latency alone only holds the head", Handler{Latency: "300ms"}, pacing.DefaultChunk, 0, 0, 300 * time.Millisecond, false},
 		{"upload_rate alone leaves the response alone", Handler{UploadRate: "1KiB"}, pacing.DefaultChunk, 0, 0, 0, false},
-		{"a preset sets rate and latency", Handler{Preset: "slow-4g"}, pacing.ChunkSize{N: 18000}, 0, 180000, slow4g, true},
-		{"options beside a preset override it", Handler{Preset: "slow-4g", Rate: "1MB", Latency: "0s"}, pacing.ChunkSize{N: 100000}, 0, 1e6, 0, true},
+		{"a preset is a link: its pieces are flushed as they arrive", Handler{Preset: "slow-4g"}, pacing.ChunkSize{N: pacing.PieceSize(200000)}, 0, 200000, 0, true},
+		{"options beside a preset override it", Handler{Preset: "slow-4g", Rate: "1MB", Latency: "10ms"}, pacing.ChunkSize{N: pacing.PieceSize(1e6)}, 0, 1e6, 10 * time.Millisecond, true},
+		{"the devtools model has DevTools' numbers", Handler{Preset: "slow-4g", Model: "devtools"}, pacing.ChunkSize{N: pacing.PieceSize(180000)}, 0, 180000, slow4g, true},
+		{"an rtt alone is a link of unlimited rate", Handler{RTT: "100ms"}, pacing.ChunkSize{N: pacing.InitialWindow}, 0, 0, 0, true},
 		{"a placeholder leaves its option unset until a request comes", Handler{Rate: "{query.rate}"}, pacing.DefaultChunk, 0, 0, 0, false},
 	}
 	for _, tc := range tests {
@@ -231,18 +239,38 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestPresetsHaveDevToolsNumbers(t *testing.T) {
-	for name, want := range map[string]preset{
-		"3g":      {50000, 50000, 2 * time.Second},
-		"slow-3g": {50000, 50000, 2 * time.Second},
-		"slow-4g": {180000, 84375, 562500 * time.Microsecond},
-		"fast-3g": {180000, 84375, 562500 * time.Microsecond},
-		"fast-4g": {1012500, 168750, 165 * time.Millisecond},
+func TestPresetsAreNamedLinks(t *testing.T) {
+	for _, tc := range []struct {
+		preset, model string
+		want          pacing.Network
+	}{
+		{"3g", "", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500}},
+		{"slow-3g", "link", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500}},
+		{"slow-4g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750}},
+		{"fast-3g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750}},
+		{"fast-4g", "", pacing.Network{RTT: 60 * time.Millisecond, Down: 1125000, Up: 187500}},
+		// Chrome DevTools' own numbers, applied its way
+		{"3g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 2 * time.Second, Down: 50000, Up: 50000}},
+		{"slow-4g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 562500 * time.Microsecond, Down: 180000, Up: 84375}},
+		{"fast-4g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 165 * time.Millisecond, Down: 1012500, Up: 168750}},
 	} {
-		o, err := (&Handler{Preset: name}).parse(staticValue)
-		if err != nil || o.rate != want.download || o.uploadRate != want.upload || o.latency != want.latency {
-			t.Errorf("%s: rate %v, upload %v, latency %v (%v); want %+v", name, o.rate, o.uploadRate, o.latency, err, want)
+		o, err := (&Handler{Preset: tc.preset, Model: tc.model}).parse(staticValue)
+		if err != nil || !o.isNetwork() || o.network() != tc.want {
+			t.Errorf("%s, model %q: %+v (%v); want %+v", tc.preset, tc.model, o.network(), err, tc.want)
 		}
+	}
+	// Options beside a preset override its parts.
+	o, _ := (&Handler{Preset: "slow-4g", RTT: "300ms", Rate: "1Mbit", UploadRate: "100kbit"}).parse(staticValue)
+	if want := (pacing.Network{RTT: 300 * time.Millisecond, Down: 125000, Up: 12500}); o.network() != want {
+		t.Errorf("slow-4g with rtt, rate and upload_rate: %+v, want %+v", o.network(), want)
+	}
+	o, _ = (&Handler{Preset: "slow-4g", Model: "devtools", Latency: "1s"}).parse(staticValue)
+	if o.network().Latency != time.Second {
+		t.Errorf("slow-4g, model devtools, latency 1s: %+v", o.network())
+	}
+	// rate alone stays per response
+	if o, _ := (&Handler{Rate: "1MB"}).parse(staticValue); o.isNetwork() {
+		t.Error("rate alone made a network")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -12,12 +13,14 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "pace",
-		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--preset <name>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
+		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--preset <name>] [--model link|devtools] [--rtt <duration>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
 		Short: "A pacing reverse proxy or file server, with no config file",
 		Long: `
 Starts a plain-HTTP server that paces every response: a reverse proxy to
@@ -25,7 +28,9 @@ Starts a plain-HTTP server that paces every response: a reverse proxy to
 and runs until stopped (Ctrl-C). The admin endpoint is off.
 
 The pacing flags are the pace directive's options:
-  --preset        3g, slow-3g, slow-4g, fast-3g or fast-4g
+  --preset        a network: 3g, slow-3g, slow-4g, fast-3g or fast-4g
+  --model         link (default) or devtools: Chrome DevTools' numbers, its way
+  --rtt           a network's round-trip time: 150ms
   --chunk         5chars, 3words, 1line, 1event, 1KiB…
   --interval      time between the starts of two chunks: 100ms
   --rate          bytes per second: 64KiB, 1MB, 500kbit
@@ -56,7 +61,9 @@ With none of them, it paces 1KiB every 100ms.
 
 // paceFlags are the command's flags that set a pace option.
 var paceFlags = []struct{ flag, option, usage string }{
-	{"preset", "preset", "Network profile: 3g, slow-4g, fast-4g…"},
+	{"preset", "preset", "A network, a link per client: 3g, slow-4g, fast-4g…"},
+	{"model", "model", "How a network applies: link (default) or devtools"},
+	{"rtt", "rtt", "A network's round-trip time: 150ms"},
 	{"chunk", "chunk", "Chunk size: 5chars, 3words, 1KiB…"},
 	{"interval", "interval", "Time between the starts of two chunks"},
 	{"rate", "rate", "Bytes per second: 64KiB, 1MB, 500kbit"},
@@ -220,6 +227,9 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 
 // describe says how options pace, for people.
 func describe(o options) string {
+	if o.isNetwork() {
+		return describeNetwork(o)
+	}
 	var parts []string
 	if o.pacesBody() {
 		chunk := o.chunk.String()
@@ -241,6 +251,50 @@ func describe(o options) string {
 		parts = append(parts, fmt.Sprintf("uploads read at %s/s", humanize.IBytes(uint64(o.uploadRate))))
 	}
 	return "pacing " + strings.Join(parts, ", ")
+}
+
+// describeNetwork says what network the options describe, for people:
+// "a slow-4g link per client: 150ms round trip, 1.6 Mbit/s down, 750 kbit/s
+// up".
+func describeNetwork(o options) string {
+	n := o.network()
+	name := "a link"
+	if o.preset != "" {
+		name = "a " + o.preset + " link"
+	}
+	var parts []string
+	if n.Model == pacing.DevToolsModel {
+		name += " as Chrome DevTools throttles it"
+		parts = append(parts, fmt.Sprintf("%v latency", n.Latency))
+	} else {
+		parts = append(parts, fmt.Sprintf("%v round trip", n.RTT))
+	}
+	for _, way := range []struct {
+		rate float64
+		name string
+	}{{n.Down, "down"}, {n.Up, "up"}} {
+		if way.rate > 0 {
+			parts = append(parts, bitsPerSecond(way.rate)+" "+way.name)
+		}
+	}
+	if o.latency > 0 && n.Model == pacing.LinkModel {
+		parts = append(parts, fmt.Sprintf("the head held %v more", o.latency))
+	}
+	return "pacing " + name + " per client: " + strings.Join(parts, ", ")
+}
+
+// bitsPerSecond writes a rate in bytes per second as bits: "1.6 Mbit/s".
+func bitsPerSecond(bytesPerSecond float64) string {
+	bits := bytesPerSecond * 8
+	for _, unit := range []struct {
+		scale float64
+		name  string
+	}{{1e9, "Gbit/s"}, {1e6, "Mbit/s"}, {1e3, "kbit/s"}} {
+		if bits >= unit.scale {
+			return strconv.FormatFloat(bits/unit.scale, 'f', -1, 64) + " " + unit.name
+		}
+	}
+	return strconv.FormatFloat(bits, 'f', -1, 64) + " bit/s"
 }
 
 func mustJSON(v any) string {

@@ -24,7 +24,7 @@ func TestPaceCommandConfig(t *testing.T) {
 			"caddy pace: serving files from . at http://localhost:8080, pacing 5 chars every 100ms",
 			`[{"chunk":"5chars","handler":"pace","interval":"100ms","match":{"headers":{"Etag":[]}}},{"browse":{},"handler":"file_server","root":"."}]`},
 		{commandValues("to", "localhost:3000", "preset", "slow-4g"),
-			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing 176 KiB/s in 18 KiB chunks, the head held 562.5ms, uploads read at 82 KiB/s",
+			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing a slow-4g link per client: 150ms round trip, 1.6 Mbit/s down, 750 kbit/s up",
 			`[{"handler":"pace","preset":"slow-4g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
 		{commandValues("to", "http://example.internal", "listen", ":9000"),
 			"caddy pace: proxying to http://example.internal:80 at http://localhost:9000, pacing 1.0 KiB every 100ms",

@@ -85,10 +85,12 @@ var exampleChecks = map[string]func(t *testing.T, base string){
 	},
 	"slow-network.Caddyfile": func(t *testing.T, base string) {
 		r := getHost(t, base+"/")
-		// 562.5 ms of latency, then 20 KiB at 180,000 B/s
-		want := 562500*time.Microsecond + time.Duration(float64(len(proxyBody))/180000*float64(time.Second))
-		if !bytes.Equal(r.body, proxyBody) || r.ttfb < 562500*time.Microsecond || !within(r.total, want, 5*time.Millisecond, slack) {
-			t.Errorf("%d bytes, first after %v, all after %v; want the body after %v", len(r.body), r.ttfb, r.total, want)
+		// A new connection's handshake and the request's round trip,
+		// 300 ms, then 20 KiB at 1.6 Mbit/s of link, with a round trip of
+		// slow start.
+		want := 300*time.Millisecond + secondsOf(linkCostOf(len(proxyBody), 200000)/200000)
+		if !bytes.Equal(r.body, proxyBody) || r.ttfb < 300*time.Millisecond || !within(r.total, want, 5*time.Millisecond, 150*time.Millisecond+slack) {
+			t.Errorf("%d bytes, first after %v, all after %v; want the body after %v and a round trip of slow start", len(r.body), r.ttfb, r.total, want)
 		}
 	},
 	"per-client.Caddyfile": func(t *testing.T, base string) {

@@ -27,6 +27,13 @@ type options struct {
 	percent     float64
 	maxDuration time.Duration
 	uploadRate  float64
+
+	// A network: a preset, rtt or model makes one (see network).
+	model    pacing.Model
+	modelSet bool
+	preset   string // its name, lower case; "" for none
+	rtt      time.Duration
+	rttSet   bool
 }
 
 const (
@@ -40,7 +47,7 @@ const defaultInterval = 100 * time.Millisecond
 // pacesBody reports whether the response body is paced: cut in chunks and
 // flushed, and slowed if an interval or a rate is set.
 func (o *options) pacesBody() bool {
-	return o.chunkSet || o.interval > 0 || o.rate > 0
+	return o.chunkSet || o.interval > 0 || o.rate > 0 || o.isNetwork()
 }
 
 // wrapsResponse reports whether the response needs a wrapper at all: to
@@ -49,15 +56,40 @@ func (o *options) wrapsResponse() bool {
 	return o.pacesBody() || o.latency > 0
 }
 
-// fillChunk sets the chunk when none was given: under a rate, what keeps
-// gaps short; otherwise 1 KiB.
+// isNetwork reports whether the options describe a network: a client's
+// link, which all its responses and uploads go through, rather than a pace
+// for each response.
+func (o *options) isNetwork() bool {
+	return o.preset != "" || o.rttSet || o.modelSet
+}
+
+// network is the link the options describe; only if isNetwork. rate and
+// upload_rate are its rates; under the link model rtt its round trip, under
+// the devtools model latency the least time to a response's head.
+func (o *options) network() pacing.Network {
+	n := pacing.Network{Model: o.model, Down: o.rate, Up: o.uploadRate}
+	if o.model == pacing.DevToolsModel {
+		n.Latency = o.latency
+	} else {
+		n.RTT = o.rtt
+	}
+	return n
+}
+
+// fillChunk sets the chunk when none was given: on a network, what the link
+// carries at once, so that every piece is flushed as it arrives; under a
+// rate, what keeps gaps short; otherwise 1 KiB.
 func (o *options) fillChunk() {
 	if o.chunkSet {
 		return
 	}
-	o.chunk = pacing.DefaultChunk
-	if o.rate > 0 {
+	switch {
+	case o.isNetwork():
+		o.chunk = pacing.ChunkSize{N: pacing.PieceSize(o.rate), Unit: pacing.Bytes}
+	case o.rate > 0:
 		o.chunk = pacing.RateChunk(o.rate)
+	default:
+		o.chunk = pacing.DefaultChunk
 	}
 }
 
@@ -69,10 +101,17 @@ type option struct {
 	parse func(o *options, v string) error
 }
 
-// optionTable lists the options in the order they are applied: a preset
-// first, so that any option given beside it overrides its part of it.
+// optionTable lists the options in the order they are applied: the model,
+// which says what a preset's numbers are, then a preset, so that any option
+// given beside it overrides its part of it.
 var optionTable = []option{
+	{"model", func(h *Handler) *string { return &h.Model }, parseModel},
 	{"preset", func(h *Handler) *string { return &h.Preset }, parsePreset},
+	{"rtt", func(h *Handler) *string { return &h.RTT }, func(o *options, v string) (err error) {
+		o.rtt, err = parseDuration(v)
+		o.rttSet = true
+		return err
+	}},
 	{"chunk", func(h *Handler) *string { return &h.Chunk }, func(o *options, v string) (err error) {
 		o.chunk, err = pacing.ParseChunk(v)
 		o.chunkSet = true
@@ -124,7 +163,7 @@ var optionTable = []option{
 // timingOptions are the options that say what to slow; with none of them
 // configured, the directive is the bare `pace`, which paces 1 KiB every
 // 100 ms.
-var timingOptions = []string{"preset", "chunk", "interval", "rate", "latency", "upload_rate"}
+var timingOptions = []string{"model", "preset", "rtt", "chunk", "interval", "rate", "latency", "upload_rate"}
 
 func lookupOption(name string) (option, bool) {
 	for _, opt := range optionTable {
@@ -191,33 +230,76 @@ func staticValue(v string) string {
 // check refuses options that contradict each other, whatever their
 // placeholders resolve to.
 func (h *Handler) check() error {
-	if h.Share != "" && h.Rate == "" && h.Preset == "" {
-		return fmt.Errorf("share %q: shares a rate, but neither rate nor preset is set", h.Share)
+	network := h.Preset != "" || h.RTT != "" || h.Model != ""
+	if h.Share != "" && h.Rate == "" && !network {
+		return fmt.Errorf("share %q: shares a rate or a network, but none of rate, preset, rtt and model is set", h.Share)
+	}
+	if h.RTT != "" && strings.EqualFold(h.Model, "devtools") {
+		return fmt.Errorf("rtt %q: a round trip of the link model, but model is devtools (which has latency instead)", h.RTT)
+	}
+	if ct := strings.ToLower(h.ContentType); network && ct != "" && ct != contentTypeAuto && ct != contentTypeKeep {
+		return fmt.Errorf("content_type %q: a network never changes a response, and %s sets one (want auto or keep)", h.ContentType, networkOptionName(h))
 	}
 	return nil
 }
 
-// A preset is a network profile: Chrome DevTools' numbers for download,
-// upload and latency.
-type preset struct {
-	download, upload float64 // bytes per second
-	latency          time.Duration
+// networkOptionName names the option that makes h a network, for errors.
+func networkOptionName(h *Handler) string {
+	switch {
+	case h.Preset != "":
+		return fmt.Sprintf("preset %q", h.Preset)
+	case h.RTT != "":
+		return fmt.Sprintf("rtt %q", h.RTT)
+	}
+	return fmt.Sprintf("model %q", h.Model)
 }
 
-var presets = map[string]preset{
-	"3g":      {50000, 50000, 2000 * time.Millisecond},
-	"slow-3g": {50000, 50000, 2000 * time.Millisecond},
-	"slow-4g": {180000, 84375, 562500 * time.Microsecond},
-	"fast-3g": {180000, 84375, 562500 * time.Microsecond},
-	"fast-4g": {1012500, 168750, 165 * time.Millisecond},
+// A preset is a network: the link behind one of Chrome DevTools' profiles,
+// and the numbers DevTools applies for it, which scale the link's latency
+// by 5, 3.75 or 2.75 and its throughput by 0.8 or 0.9.
+type preset struct {
+	rtt          time.Duration // link: round-trip time
+	down, up     float64       // link: bytes per second
+	latency      time.Duration // devtools: least time to a response's head
+	dtDown, dtUp float64       // devtools: bytes per second
 }
+
+var presets = map[string]*preset{
+	"3g":      {400 * time.Millisecond, 500e3 / 8, 500e3 / 8, 2000 * time.Millisecond, 50000, 50000},
+	"slow-4g": {150 * time.Millisecond, 1.6e6 / 8, 750e3 / 8, 562500 * time.Microsecond, 180000, 84375},
+	"fast-4g": {60 * time.Millisecond, 9e6 / 8, 1.5e6 / 8, 165 * time.Millisecond, 1012500, 168750},
+}
+
+func init() {
+	presets["slow-3g"], presets["fast-3g"] = presets["3g"], presets["slow-4g"]
+}
+
+const presetNames = "3g, slow-3g, slow-4g, fast-3g or fast-4g"
 
 func parsePreset(o *options, v string) error {
 	p, ok := presets[strings.ToLower(v)]
 	if !ok {
-		return fmt.Errorf("%q: unknown preset (want 3g, slow-3g, slow-4g, fast-3g or fast-4g)", v)
+		return fmt.Errorf("%q: unknown preset (want %s)", v, presetNames)
 	}
-	o.rate, o.uploadRate, o.latency = p.download, p.upload, p.latency
+	o.preset = strings.ToLower(v)
+	if o.model == pacing.DevToolsModel {
+		o.rate, o.uploadRate, o.latency = p.dtDown, p.dtUp, p.latency
+	} else {
+		o.rate, o.uploadRate, o.rtt = p.down, p.up, p.rtt
+	}
+	return nil
+}
+
+func parseModel(o *options, v string) error {
+	switch strings.ToLower(v) {
+	case "link":
+		o.model = pacing.LinkModel
+	case "devtools":
+		o.model = pacing.DevToolsModel
+	default:
+		return fmt.Errorf("%q: unknown model (want link or devtools)", v)
+	}
+	o.modelSet = true
 	return nil
 }
 

@@ -41,8 +41,13 @@ func init() {
 // right for what the browser does with them, so that its type sniffing does
 // not either.
 //
-// With none of preset, chunk, interval, rate, latency and upload_rate set,
-// the handler paces 1 KiB every 100 ms.
+// A preset, rtt or model makes a network: one link for each client, which
+// all its responses and uploads go through, with round trips where TCP pays
+// them. Responses on a network are not changed: no header is added or
+// rewritten.
+//
+// With none of preset, model, rtt, chunk, interval, rate, latency and
+// upload_rate set, the handler paces 1 KiB every 100 ms.
 //
 // Every property accepts placeholders, resolved per request. A value that
 // resolves empty leaves its property unset. A value that does not parse
@@ -50,12 +55,29 @@ func init() {
 // names the property and the value, and goes to the site's handle_errors
 // routes if it has any, or else is written as the response body.
 type Handler struct {
-	// A network profile with Chrome DevTools' numbers, setting rate,
-	// upload_rate and latency: `3g` (alias `slow-3g`: 50,000 B/s down and
-	// up, 2 s), `slow-4g` (alias `fast-3g`: 180,000 B/s down, 84,375 B/s up,
-	// 562.5 ms) or `fast-4g` (1,012,500 B/s down, 168,750 B/s up, 165 ms).
-	// Properties set beside it override its parts. Default: none.
+	// A network: the link behind one of Chrome DevTools' profiles, which
+	// every response and upload of a client goes through. `3g` (alias
+	// `slow-3g`): 400 ms round trip, 500 kbit/s down and up; `slow-4g`
+	// (alias `fast-3g`): 150 ms, 1.6 Mbit/s down, 750 kbit/s up; `fast-4g`:
+	// 60 ms, 9 Mbit/s down, 1.5 Mbit/s up. It sets rtt, rate and
+	// upload_rate, or under model devtools latency, rate and upload_rate
+	// to DevTools' own numbers. Properties set beside it override its
+	// parts. Default: none.
 	Preset string `json:"preset,omitempty"`
+
+	// How a network's numbers are applied. `link` (the default): as a
+	// packet-level link would, with round trips where TCP pays them (a new
+	// connection's handshakes, one per request, slow start) and 1448 bytes
+	// of payload in every 1500-byte packet. `devtools`: as Chrome DevTools'
+	// throttling does, a response's head no sooner than latency after its
+	// request, and the rates shared by all of a client's requests. Setting
+	// it makes a network. Default: `link`.
+	Model string `json:"model,omitempty"`
+
+	// The round-trip time of a network's link, as a duration such as
+	// `150ms`. Setting it makes a network, of unlimited rate unless rate
+	// or upload_rate is set. Default: the preset's, or none.
+	RTT string `json:"rtt,omitempty"`
 
 	// How much of the body goes out at once, as a count and a unit: `5chars`,
 	// `1 char`, `3words`, `2 lines`, `1 event`, `1KiB`, `1.5 KB`,
@@ -79,12 +101,14 @@ type Handler struct {
 	// or `1MB`, or bits with a `bit` suffix such as `500kbit` or `1.5Mbit`.
 	// Each chunk leaves when a link of this rate would have carried its last
 	// byte, so n bytes take n / rate. With an interval too, the slower of
-	// the two wins. Default: none.
+	// the two wins. On a network, the rate of the client's link down,
+	// shared by all its responses. Default: none.
 	Rate string `json:"rate,omitempty"`
 
 	// How long the response head is held once the next handler has written
-	// it, as a duration: time to first byte grows by exactly that. Default:
-	// none.
+	// it, as a duration: time to first byte grows by exactly that. Under
+	// model devtools, the least time from a request to its response's head
+	// instead. Default: none.
 	Latency string `json:"latency,omitempty"`
 
 	// Random variation of the gaps between chunks, as a percentage such as
@@ -113,8 +137,9 @@ type Handler struct {
 	// with a constant a whole-site link. Concurrent streams on one key get
 	// fair shares. The budgets are kept across config reloads; a budget no
 	// stream uses is forgotten once it has refilled, and at most 10,000 idle
-	// ones are held. Needs rate or a preset. Default: none, so each
-	// response has the rate to itself.
+	// ones are held. Needs rate or a network. On a network, the key of the
+	// link. Default: none, so each response has the rate to itself; on a
+	// network, the client's address (Caddy's client_ip).
 	Share string `json:"share,omitempty"`
 
 	// The share of matching requests to pace, from `0` to `100` (a `%`
@@ -128,7 +153,8 @@ type Handler struct {
 
 	// The most bytes per second at which the next handler reads the request
 	// body, as a size or bits like rate: the client is slowed in turn once
-	// the connection's buffers are full. Default: none.
+	// the connection's buffers are full. On a network, the rate of the
+	// client's link up. Default: none.
 	UploadRate string `json:"upload_rate,omitempty"`
 
 	// Which responses to pace, by status and headers, with Caddy's response
@@ -139,6 +165,7 @@ type Handler struct {
 	static  *options // the options when no value has a placeholder
 	dynamic bool     // some value has a placeholder: parse per request
 	budgets *pacing.Budgets
+	links   *pacing.Links
 	random  func() float64 // for percent and jitter; tests seed it
 	logger  *zap.Logger
 }
@@ -177,6 +204,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.budgets = v.(budgetsHolder).Budgets
 	}
+	if h.mayBeNetwork() {
+		if err := h.provisionNetwork(ctx); err != nil {
+			return err
+		}
+	}
 	return registerMetrics(ctx.GetMetricsRegistry())
 }
 
@@ -185,14 +217,20 @@ func (h *Handler) Validate() error {
 	return h.check()
 }
 
-// Cleanup lets go of the shared budgets; they outlive a config reload that
-// keeps a handler with share, since that one takes them first.
+// Cleanup lets go of the shared budgets and links; they outlive a config
+// reload that keeps a handler with share or a network, since that one takes
+// them first.
 func (h *Handler) Cleanup() error {
+	var err error
 	if h.budgets != nil {
-		_, err := sharedBudgets.Delete(sharedBudgetsKey)
-		return err
+		_, err = sharedBudgets.Delete(sharedBudgetsKey)
 	}
-	return nil
+	if h.links != nil {
+		if _, lerr := sharedLinks.Delete(sharedLinksKey); err == nil {
+			err = lerr
+		}
+	}
+	return err
 }
 
 // sharedBudgets holds the budgets of share across config reloads, for as
@@ -225,13 +263,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if o.maxDuration > 0 {
 		deadline = time.Now().Add(o.maxDuration)
 	}
+	if o.isNetwork() {
+		return h.serveNetwork(w, r, next, o, deadline)
+	}
 	if o.uploadRate > 0 && r.Body != nil && r.Body != http.NoBody {
 		defer paceUpload(r, o.uploadRate, deadline).clock.Stop()
 	}
 	if !o.wrapsResponse() {
 		return next.ServeHTTP(w, r)
 	}
-	pw := newPacedWriter(w, r, h, o, deadline)
+	return h.serveWriter(newPacedWriter(w, r, h, o, deadline), r, next)
+}
+
+// serveWriter has next write its response to pw, and ends it.
+func (h *Handler) serveWriter(pw *pacedWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	// Deferred: reverse_proxy aborts with panic(http.ErrAbortHandler) when a
 	// write to the client fails, and what the writer holds must still go.
 	err = errAborted

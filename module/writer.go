@@ -30,6 +30,7 @@ type pacedWriter struct {
 	err         error                // the client left while the head was held
 	pacer       *pacing.Pacer        // nil while the body is not paced
 	shared      *pacing.SharedBudget // the share budget the pacer draws from
+	exchange    *pacing.Exchange     // on a network: the request and response on the client's link
 	started     time.Time            // when the body's pacing started
 	clock       pacing.RealClock
 }
@@ -58,7 +59,12 @@ func (pw *pacedWriter) WriteHeader(status int) {
 		pw.ResponseWriter.WriteHeader(status)
 		return
 	}
-	if pw.opts.latency > 0 {
+	if pw.exchange != nil {
+		if pw.err = pw.holdNetworkHead(); pw.err != nil {
+			return
+		}
+	}
+	if pw.opts.latency > 0 && !(pw.exchange != nil && pw.opts.model == pacing.DevToolsModel) {
 		if pw.err = pw.holdHead(); pw.err != nil {
 			return
 		}
@@ -93,15 +99,17 @@ func (pw *pacedWriter) holdHead() error {
 func (pw *pacedWriter) startPacing() {
 	o := pw.opts
 	h := pw.Header()
-	dest, ct := pw.req.Header.Get("Sec-Fetch-Dest"), h.Get("Content-Type")
-	if set, rewrite := o.contentTypeFor(ct, dest); rewrite {
-		h.Set("Content-Type", set)
-		ct = set
+	if pw.exchange == nil { // a network never changes a response
+		dest, ct := pw.req.Header.Get("Sec-Fetch-Dest"), h.Get("Content-Type")
+		if set, rewrite := o.contentTypeFor(ct, dest); rewrite {
+			h.Set("Content-Type", set)
+			ct = set
+		}
+		if nosniffKeeps(dest, ct) {
+			h.Set("X-Content-Type-Options", "nosniff")
+		}
+		h.Set("X-Accel-Buffering", "no")
 	}
-	if nosniffKeeps(dest, ct) {
-		h.Set("X-Content-Type-Options", "nosniff")
-	}
-	h.Set("X-Accel-Buffering", "no")
 	pw.started = time.Now()
 	plan := pacing.Plan{
 		Chunk:    o.chunk,
@@ -112,9 +120,12 @@ func (pw *pacedWriter) startPacing() {
 		After:    o.after,
 		Deadline: pw.deadline,
 	}
-	if o.share != "" && o.rate > 0 && pw.h.budgets != nil {
+	switch {
+	case pw.exchange != nil:
+		plan.Shared = pw.exchange.Down // used instead of plan.Rate
+	case o.share != "" && o.rate > 0 && pw.h.budgets != nil:
 		pw.shared = pw.h.budgets.Acquire(o.share, o.rate, pw.started)
-		plan.Shared = pw.shared.Value // used instead of plan.Rate
+		plan.Shared = pw.shared.Value
 	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 	paceMetrics.inFlight.Inc()

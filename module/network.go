@@ -1,0 +1,162 @@
+package pace
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-pace/caddy-pace/pacing"
+)
+
+// A network (a preset, rtt or model) puts every response and upload of a
+// client through one link, pacing.Link, keyed by the client's address or by
+// share. The links live in a caddy.UsagePool, so that they outlive config
+// reloads, and each connection's handshake and congestion windows live in
+// the connection's context.
+
+// sharedLinks holds the links of networks across config reloads, for as
+// long as a loaded config has a pace that may be a network.
+var sharedLinks = caddy.NewUsagePool()
+
+const sharedLinksKey = "pace.links"
+
+// maxIdleLinks bounds the links that no exchange is using.
+var maxIdleLinks = 10000
+
+type linksHolder struct{ *pacing.Links }
+
+func (linksHolder) Destruct() error { return nil }
+
+// connKey is the context key of a connection's *pacing.Conn.
+type connKey struct{}
+
+// provisionNetwork takes the links, and has the server give every new
+// connection a pacing.Conn, opened when the server accepted it.
+func (h *Handler) provisionNetwork(ctx caddy.Context) error {
+	v, _, err := sharedLinks.LoadOrNew(sharedLinksKey, func() (caddy.Destructor, error) {
+		return linksHolder{pacing.NewLinks(maxIdleLinks)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.links = v.(linksHolder).Links
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		srv.RegisterConnContext(func(ctx context.Context, _ net.Conn) context.Context {
+			if ctx.Value(connKey{}) != nil { // another pace registered it
+				return ctx
+			}
+			return context.WithValue(ctx, connKey{}, pacing.NewConn(time.Now()))
+		})
+	}
+	return nil
+}
+
+// mayBeNetwork reports whether the handler is a network, or may be one for
+// some request once its placeholders resolve.
+func (h *Handler) mayBeNetwork() bool {
+	return h.Preset != "" || h.RTT != "" || h.Model != ""
+}
+
+// serveNetwork serves r through its client's link: the request goes up the
+// link (after the connection's handshakes, if it is new), the next handler
+// reads its body from the link, and the response comes down it.
+//
+//go:noinline
+func (h *Handler) serveNetwork(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, o *options, deadline time.Time) error {
+	now := time.Now()
+	held := h.links.Acquire(linkKeyFor(r, o), o.network(), now)
+	defer func() { h.links.Release(held, time.Now()) }()
+	conn, _ := r.Context().Value(connKey{}).(*pacing.Conn)
+	x := held.Value.Open(conn, handshakes(r), now)
+
+	var clock pacing.RealClock
+	defer clock.Stop()
+	if o.model == pacing.LinkModel {
+		if _, err := pacing.Await(r.Context(), &clock, x.Up, requestHeadSize(r), deadline); err != nil {
+			return clientGone(err)
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body := &uploadBody{Closer: r.Body}
+		body.Reader = pacing.NewLimitedReader(r.Context(), r.Body, x.Up, deadline, &body.clock)
+		r.Body = body
+		defer body.clock.Stop()
+	}
+	pw := newPacedWriter(w, r, h, o, deadline)
+	pw.exchange = x
+	return h.serveWriter(pw, r, next)
+}
+
+// linkKeyFor is the key of r's link: share, or the client's address
+// (Caddy's client_ip: the remote host, or behind trusted proxies the client
+// they name).
+func linkKeyFor(r *http.Request, o *options) string {
+	if o.share != "" {
+		return o.share
+	}
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// handshakes is how many round trips r's connection took to open: 1 for
+// TCP, 1 more for TLS 1.3 and 2 for TLS 1.2; 1 in all for QUIC.
+func handshakes(r *http.Request) int {
+	switch {
+	case r.ProtoMajor == 3:
+		return 1
+	case r.TLS == nil:
+		return 1
+	case r.TLS.Version >= tls.VersionTLS13:
+		return 2
+	}
+	return 3
+}
+
+// requestHeadSize is about what r's head takes on the wire as HTTP/1.1.
+func requestHeadSize(r *http.Request) int {
+	return len(r.Method) + len(r.RequestURI) + len("  HTTP/1.1\r\nHost: \r\n\r\n") + len(r.Host) + headerSize(r.Header)
+}
+
+// responseHeadSize is about what a response head takes on the wire as
+// HTTP/1.1, with the Date and Server lines net/http and Caddy add.
+func responseHeadSize(h http.Header) int {
+	return len("HTTP/1.1 200 OK\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\nServer: Caddy\r\n\r\n") + headerSize(h)
+}
+
+func headerSize(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
+}
+
+// holdNetworkHead waits until the response head has come down the link:
+// under the link model, its bytes on the way down and half a round trip;
+// under the devtools model, the latency after the request.
+func (pw *pacedWriter) holdNetworkHead() error {
+	x := pw.exchange
+	ctx := pw.req.Context()
+	if floor := x.HeadFloor(); !floor.IsZero() {
+		d := time.Until(floor)
+		if !pw.deadline.IsZero() {
+			d = min(d, time.Until(pw.deadline))
+		}
+		return pw.clock.Sleep(ctx, d)
+	}
+	_, err := pacing.Await(ctx, &pw.clock, x.Down, responseHeadSize(pw.Header()), pw.deadline)
+	return err
+}
