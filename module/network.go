@@ -77,7 +77,7 @@ func (h *Handler) serveNetwork(w http.ResponseWriter, r *http.Request, next cadd
 	var clock pacing.RealClock
 	defer clock.Stop()
 	if o.model == pacing.LinkModel {
-		if _, err := pacing.Await(r.Context(), &clock, x.Up, requestHeadSize(r), deadline); err != nil {
+		if _, err := pacing.Await(r.Context(), &clock, x.Up, onTheWire(r, x, requestHeadSize(r)), deadline); err != nil {
 			return clientGone(err)
 		}
 	}
@@ -123,6 +123,20 @@ func handshakes(r *http.Request) int {
 	return 3
 }
 
+// onTheWire is about what a head of size bytes as HTTP/1.1 takes on the
+// wire in x: as much over HTTP/1.1, and on HTTP/2 and HTTP/3 too for a
+// connection's first exchange; its later heads are compressed against the
+// first (HPACK, QPACK), to some compressedHead bytes (measured: 62 bytes a
+// request and 56 a response head, Chromium and Caddy over HTTP/2).
+func onTheWire(r *http.Request, x *pacing.Exchange, size int) int {
+	if r.ProtoMajor >= 2 && !x.First {
+		return compressedHead
+	}
+	return size
+}
+
+const compressedHead = 64
+
 // requestHeadSize is about what r's head takes on the wire as HTTP/1.1.
 func requestHeadSize(r *http.Request) int {
 	return len(r.Method) + len(r.RequestURI) + len("  HTTP/1.1\r\nHost: \r\n\r\n") + len(r.Host) + headerSize(r.Header)
@@ -145,8 +159,9 @@ func headerSize(h http.Header) int {
 }
 
 // holdNetworkHead waits until the response head has come down the link:
-// under the link model, its bytes on the way down and half a round trip;
-// under the devtools model, the latency after the request.
+// under the devtools model no sooner than the latency after the request;
+// then its bytes on the way down (and under the link model half a round
+// trip).
 func (pw *pacedWriter) holdNetworkHead() error {
 	x := pw.exchange
 	ctx := pw.req.Context()
@@ -155,8 +170,10 @@ func (pw *pacedWriter) holdNetworkHead() error {
 		if !pw.deadline.IsZero() {
 			d = min(d, time.Until(pw.deadline))
 		}
-		return pw.clock.Sleep(ctx, d)
+		if err := pw.clock.Sleep(ctx, d); err != nil {
+			return err
+		}
 	}
-	_, err := pacing.Await(ctx, &pw.clock, x.Down, responseHeadSize(pw.Header()), pw.deadline)
+	_, err := pacing.Await(ctx, &pw.clock, x.Down, onTheWire(pw.req, x, responseHeadSize(pw.Header())), pw.deadline)
 	return err
 }

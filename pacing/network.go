@@ -41,9 +41,12 @@ type Network struct {
 type Conn struct {
 	opened time.Time
 
-	mu        sync.Mutex
+	hsMu      sync.Mutex
 	handshake time.Time // when the handshakes are done; zero until known
-	down, up  window
+	exchanges int       // exchanges opened on it
+
+	mu       sync.Mutex // guards the windows
+	down, up window
 }
 
 // NewConn returns a connection opened at opened.
@@ -77,37 +80,84 @@ func (l *Link) drained(now time.Time) bool {
 // request, Down the response; each serves one goroutine at a time.
 type Exchange struct {
 	Up, Down *Stream
-	link     *Link
-	sent     time.Time // when the client sent the request
+	// First is whether the exchange is its connection's first, whose
+	// headers HTTP/2 and HTTP/3 cannot yet compress against earlier ones.
+	First bool
+	link  *Link
+	sent  time.Time // when the client sent the request
 }
 
 // Open starts an exchange whose request the client sent at now, on conn,
 // whose handshakes take that many round trips: 1 for TCP, 1 more for
 // TLS 1.3 or 2 for TLS 1.2; 1 in all for QUIC. A connection's first
-// exchange sets when its handshakes are done, from when it was opened.
-// Under DevToolsModel, which knows no connections, and where the connection
-// is not known (conn nil), there are no handshakes and no windows.
+// exchange sets when its handshakes are done, from when it was opened: the
+// round trips, and under TLS the bytes of the handshake's first flights
+// each way (TLSClientFlight, TLSServerFlight), which take their time on the
+// link and their packets of the windows. Under DevToolsModel, which knows no
+// connections, and where the connection is not known (conn nil), there are
+// no handshakes and no windows.
 func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
-	x := &Exchange{link: l, sent: now}
-	x.Down = &Stream{pipe: &l.down, rate: l.net.Down, burst: PieceSize(l.net.Down)}
-	x.Up = &Stream{pipe: &l.up, rate: l.net.Up, burst: PieceSize(l.net.Up), next: now}
-	if l.net.Model != LinkModel {
+	x := &Exchange{link: l, sent: now, Down: l.stream(&l.down, conn), Up: l.stream(&l.up, conn)}
+	x.Up.next = now
+	if l.net.Model != LinkModel || conn == nil {
 		return x
 	}
-	for _, s := range []*Stream{x.Down, x.Up} {
-		s.rtt, s.delay, s.packets = l.net.RTT, l.net.RTT/2, true
+	conn.hsMu.Lock()
+	if conn.handshake.IsZero() {
+		conn.handshake = l.handshake(conn, handshakes)
 	}
-	if conn != nil {
-		conn.mu.Lock()
-		if conn.handshake.IsZero() {
-			conn.handshake = conn.opened.Add(time.Duration(handshakes) * l.net.RTT)
-		}
-		x.Up.next = later(now, conn.handshake)
-		conn.mu.Unlock()
-		x.Down.conn, x.Down.win = conn, &conn.down
-		x.Up.conn, x.Up.win = conn, &conn.up
-	}
+	x.Up.next = later(now, conn.handshake)
+	x.First = conn.exchanges == 0
+	conn.exchanges++
+	conn.hsMu.Unlock()
 	return x
+}
+
+// stream returns a stream on one way of the link, through conn's window
+// that way under LinkModel.
+func (l *Link) stream(p *pipe, conn *Conn) *Stream {
+	rate := l.net.Down
+	if p == &l.up {
+		rate = l.net.Up
+	}
+	s := &Stream{pipe: p, rate: rate, burst: PieceSize(rate)}
+	if l.net.Model != LinkModel {
+		s.cost, s.burst = wholePackets, devToolsPiece(rate)
+		return s
+	}
+	s.rtt, s.delay, s.cost = l.net.RTT, l.net.RTT/2, segmentHeaders
+	if conn != nil {
+		s.conn, s.win = conn, &conn.down
+		if p == &l.up {
+			s.win = &conn.up
+		}
+	}
+	return s
+}
+
+// The first flights of a TLS handshake, as measured between Chromium and
+// Caddy: the client's ClientHello (with a post-quantum key share), and the
+// server's flight from ServerHello to Finished with an ECDSA certificate
+// chain. A server with a longer chain sends more.
+const (
+	TLSClientFlight = 2003
+	TLSServerFlight = 2609
+)
+
+// handshake returns when conn's handshakes are done: TCP's round trip, and
+// for TLS the client's flight up and the server's down (and one more round
+// trip for TLS 1.2), each on the link.
+func (l *Link) handshake(conn *Conn, handshakes int) time.Time {
+	t := conn.opened.Add(l.net.RTT) // SYN and SYN-ACK; the client sends with its ACK
+	if handshakes < 2 {
+		return t
+	}
+	up, down := l.stream(&l.up, conn), l.stream(&l.down, conn)
+	up.next = t
+	t = t.Add(up.Reserve(t, TLSClientFlight)) // at the server
+	down.next = t
+	t = t.Add(down.Reserve(t, TLSServerFlight)) // back at the client
+	return t.Add(time.Duration(handshakes-2) * l.net.RTT)
 }
 
 // HeadFloor is the earliest the response's head may reach the client under
@@ -118,6 +168,13 @@ func (x *Exchange) HeadFloor() time.Time {
 		return time.Time{}
 	}
 	return later(x.sent, x.Up.arrived).Add(x.link.net.Latency)
+}
+
+// devToolsPiece is what a Stream books at once under DevToolsModel: 10 ms
+// of the rate in whole packets, at least one. DevTools hands its throughput
+// out a packet at a time, in turn.
+func devToolsPiece(rate float64) int {
+	return int(max(math.Floor(rate*0.01/PacketSize), 1)) * PacketSize
 }
 
 // PieceSize is how much of a stream a Stream books at once: what the rate
@@ -137,14 +194,15 @@ func PieceSize(rate float64) int {
 // client's streams in the order they are booked, and then arrives half a
 // round trip later. It is the Pacer's and the Reader's Limiter.
 type Stream struct {
-	pipe    *pipe
-	rate    float64
-	burst   int
-	conn    *Conn   // nil: no window (DevToolsModel)
-	win     *window // conn's window this way
-	rtt     time.Duration
-	delay   time.Duration // from leaving the link to arriving: half the RTT
-	packets bool          // a packet of 1500 bytes carries 1448 of payload
+	pipe  *pipe
+	rate  float64
+	burst int
+	conn  *Conn   // nil: no window (DevToolsModel)
+	win   *window // conn's window this way
+	rtt   time.Duration
+	delay time.Duration // from leaving the link to arriving: half the RTT
+	cost  costing       // what bytes cost on the link
+	sent  int           // bytes booked so far
 
 	// next is when the stream's next piece may start on the link: where
 	// its last one ended, moved on by the time its source was idle since.
@@ -205,10 +263,8 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 // wait until they have arrived.
 func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	ready := s.ready(now)
-	cost := float64(n)
-	if s.packets {
-		cost += float64((n+SegmentSize-1)/SegmentSize) * (PacketSize - SegmentSize)
-	}
+	cost := s.cost.of(s.sent, n)
+	s.sent += n
 	if s.win != nil {
 		s.conn.mu.Lock()
 		defer s.conn.mu.Unlock()
@@ -223,10 +279,36 @@ func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
 }
 
-// bdp is the payload the link carries in a round trip this way (0: no
+// A costing says what a stream's bytes cost on its link.
+type costing uint8
+
+const (
+	// bytesOnly: each byte costs a byte.
+	bytesOnly costing = iota
+	// segmentHeaders: each segment of a piece carries 1448 bytes of
+	// payload in a packet of 1500.
+	segmentHeaders
+	// wholePackets: a stream takes throughput in whole packets of 1500
+	// bytes, the last one whole too, as DevTools counts a response.
+	wholePackets
+)
+
+// of is what n more bytes of a stream that has booked sent cost.
+func (c costing) of(sent, n int) float64 {
+	switch c {
+	case segmentHeaders:
+		return float64(n + (n+SegmentSize-1)/SegmentSize*(PacketSize-SegmentSize))
+	case wholePackets:
+		packets := func(b int) int { return (b + PacketSize - 1) / PacketSize }
+		return float64((packets(sent+n) - packets(sent)) * PacketSize)
+	}
+	return float64(n)
+}
+
+// bdp is the packets the link carries in a round trip this way (0: no
 // limit).
 func (s *Stream) bdp() float64 {
-	return s.rate * s.rtt.Seconds() * SegmentSize / PacketSize
+	return s.rate * s.rtt.Seconds() / PacketSize
 }
 
 // A pipe is one way of a link: it carries bytes at a rate, in the order they

@@ -96,15 +96,17 @@ func TestANewConnectionPaysItsHandshakesAndEveryRequestARoundTrip(t *testing.T) 
 		return arrived, clock.now.Sub(start)
 	}
 	up, down := ms(50)+seconds(552e-6), ms(50)+seconds(252e-6) // half the RTT, and the bytes on the link
+	// TLS's first flights, on the link each way
+	flights := seconds((linkCost(TLSClientFlight, TLSClientFlight) + linkCost(TLSServerFlight, TLSServerFlight)) / 1e6)
 	for _, tc := range []struct {
 		name       string
 		conn       *Conn
 		handshakes int
 		arrived    time.Duration
 	}{
-		{"a new TLS 1.3 connection: TCP and TLS, 2 RTT", NewConn(t0), 2, ms(200) + up},
+		{"a new TLS 1.3 connection: TCP and TLS, 2 RTT and TLS's flights", NewConn(t0), 2, ms(200) + flights + up},
 		{"the same connection, reused", nil, 0, up},
-		{"a new TLS 1.2 connection: 3 RTT", NewConn(t0.Add(2 * time.Second)), 3, ms(300) + up},
+		{"a new TLS 1.2 connection: 3 RTT and TLS's flights", NewConn(t0.Add(2 * time.Second)), 3, ms(300) + flights + up},
 		{"a new plain TCP connection: 1 RTT", NewConn(t0.Add(4 * time.Second)), 1, ms(100) + up},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +123,26 @@ func TestANewConnectionPaysItsHandshakesAndEveryRequestARoundTrip(t *testing.T) 
 				t.Errorf("the request arrived after %v and the head after %v; want %v and %v", arrived, head, tc.arrived, tc.arrived+down)
 			}
 		})
+	}
+}
+
+func TestTheWindowCountsPackets(t *testing.T) {
+	// 40 requests of 100 bytes, each written on its own, take 40 packets
+	// of a new connection's window of 10: they go in 3 round trips (10,
+	// 20, then 10 more), as a TCP sender sends them, not in one.
+	link := NewLink(Network{RTT: ms(100), Up: 1e6})
+	conn := NewConn(t0)
+	var requests []*sender
+	for range 40 {
+		requests = append(requests, &sender{lim: link.Open(conn, 1, t0).Up, left: 100, wake: t0.Add(ms(100))})
+	}
+	simulate(requests...)
+	rounds := map[time.Duration]int{}
+	for _, r := range requests {
+		rounds[r.done().Sub(t0).Truncate(ms(100))]++
+	}
+	if rounds[ms(100)] != 10 || rounds[ms(200)] != 20 || rounds[ms(300)] != 10 {
+		t.Errorf("requests arrived by round trip: %v; want 10, 20, 10", rounds)
 	}
 }
 
@@ -149,17 +171,17 @@ func TestSlowStartStartsAgainAfterIdling(t *testing.T) {
 	for _, tc := range []struct {
 		pause time.Duration
 		cwnd  int
-	}{{ms(299), 16 * InitialWindow}, {ms(300), 8 * InitialWindow}, {ms(900), 2 * InitialWindow}, {time.Minute, InitialWindow}} {
+	}{{ms(299), 160}, {ms(300), 80}, {ms(900), 20}, {time.Minute, 10}} {
 		link := NewLink(Network{RTT: rtt})
 		conn := NewConn(t0)
 		s := &sender{lim: link.Open(conn, 1, t0).Down, left: 15 * InitialWindow, wake: t0}
 		simulate(s)
 		// Last sent at 300 ms (the 4th round), acknowledged at 400 ms:
-		// the window is 16 × InitialWindow.
+		// the window is 160 packets.
 		at := t0.Add(ms(300) + tc.pause)
 		conn.down.open(at, 1, 0, rtt)
 		if conn.down.cwnd != tc.cwnd {
-			t.Errorf("after a pause of %v the window is %d segments; want %d", tc.pause, conn.down.cwnd/SegmentSize, tc.cwnd/SegmentSize)
+			t.Errorf("after a pause of %v the window is %d packets; want %d", tc.pause, conn.down.cwnd, tc.cwnd)
 		}
 	}
 }
@@ -291,11 +313,12 @@ func TestDevToolsModelIsALatencyFloorAndASharedThroughput(t *testing.T) {
 	if got := x.HeadFloor(); got != t0.Add(562500*time.Microsecond) {
 		t.Errorf("head floor %v, want 562.5 ms", got.Sub(t0))
 	}
-	// An upload of 84,375 bytes takes 1 s, and the latency counts from its
-	// end, as DevTools counts it from the request's send_end.
+	// An upload of 84,375 bytes, 57 packets of throughput (56.25 rounded
+	// up), takes 1.0133 s, and the latency counts from its end, as DevTools
+	// counts it from the request's send_end.
 	up := &sender{lim: x.Up, left: 84_375, wake: t0}
 	simulate(up)
-	if got, want := x.HeadFloor(), t0.Add(time.Second+562500*time.Microsecond); got != want {
+	if got, want := x.HeadFloor(), t0.Add(seconds(57*1500/84375.0)+562500*time.Microsecond); got.Sub(want).Abs() > time.Microsecond {
 		t.Errorf("head floor after an upload %v, want %v", got.Sub(t0), want.Sub(t0))
 	}
 	// Two bodies of 180,000 bytes share the throughput, with no per-packet
