@@ -2,11 +2,15 @@
 // for bench/run. It has three modes:
 //
 //	loadclient streams -url U -streams N -rate R [-interval D] [-pids P,Q]
+//	                   [-clients K -client-rate C]
 //	    N concurrent GETs of U, each read to the end with every Read timed.
 //	    Reports, per stream, the rate from its first byte to its last over
 //	    R; the gaps between successive reads (over D, if given); the time to
 //	    first byte; and, for the server processes P,Q, CPU seconds used and
-//	    the peak of their summed RSS above what they held before.
+//	    the peak of their summed RSS above what they held before. With K
+//	    clients, stream i comes from client i mod K, from a loopback address
+//	    of its own (127.1.x.y), and each client's rate (all its streams'
+//	    bytes, from its first byte to its last) is reported over C.
 //	loadclient throughput -url U [-conc C] [-duration D]
 //	    C workers GET U back to back for D; reports MiB/s.
 //	loadclient ttfb -url U [-n N]
@@ -23,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -50,6 +55,8 @@ func main() {
 	duration := fs.Duration("duration", 5*time.Second, "throughput: how long to run")
 	n := fs.Int("n", 200, "ttfb: requests")
 	size := fs.Int64("size", 0, "the body size every response must have (0: any)")
+	clients := fs.Int("clients", 0, "streams: clients, each from a loopback address of its own (0: one client)")
+	clientRate := fs.Float64("client-rate", 0, "streams: each client's rate in bytes per second, with -clients")
 	fs.Parse(os.Args[2:])
 	if mode == "table" {
 		if err := printTable(os.Stdin, os.Stdout); err != nil {
@@ -62,7 +69,7 @@ func main() {
 	var err error
 	switch mode {
 	case "streams":
-		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids), *size)
+		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids), *size, *clients, *clientRate)
 	case "throughput":
 		out, err = runThroughput(*url, *conc, *duration, *size)
 	case "ttfb":
@@ -97,8 +104,19 @@ func newClient(conns int) *http.Client {
 	}}
 }
 
+// clientFrom is a client whose connections come from the loopback address
+// of client number c: 127.1.0.1 for the first.
+func clientFrom(c, conns int) *http.Client {
+	ip := net.IPv4(127, 1, byte((c+1)>>8), byte(c+1))
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	client := newClient(conns)
+	client.Transport.(*http.Transport).DialContext = dialer.DialContext
+	return client
+}
+
 // stream is what one GET saw.
 type stream struct {
+	began   time.Duration // when the request was sent, since the run began
 	ttfb    time.Duration
 	reads   []time.Duration // when each Read returned, since the request was sent
 	sizes   []int
@@ -179,22 +197,30 @@ func dist(v []float64) Dist {
 
 // StreamsResult is the output of the streams mode.
 type StreamsResult struct {
-	Streams, OK  int
-	Failures     map[string]int `json:",omitempty"`
-	RateRatio    Dist           // the per-stream rate over the configured one
-	GapMs        Dist           // gaps between successive reads, pooled over streams
-	GapRatio     Dist           // the gaps over the configured interval
-	TTFBMs       Dist
-	WallSeconds  float64
-	CPUSeconds   float64 // of the server processes, during the run
-	PeakRSSMiB   float64 // the peak of their summed RSS above the start
-	RSSKiBStream float64 // that, per stream
+	Streams, OK int
+	Failures    map[string]int `json:",omitempty"`
+	RateRatio   Dist           // the per-stream rate over the configured one
+	GapMs       Dist           // gaps between successive reads, pooled over streams
+	GapRatio    Dist           // the gaps over the configured interval
+	TTFBMs      Dist
+	// With clients: each client's rate, all its streams together, over its
+	// configured one.
+	Clients         int  `json:",omitempty"`
+	ClientRateRatio Dist `json:",omitzero"`
+	WallSeconds     float64
+	CPUSeconds      float64 // of the server processes, during the run
+	PeakRSSMiB      float64 // the peak of their summed RSS above the start
+	RSSKiBStream    float64 // that, per stream
 }
 
 // runStreams runs n streams; it returns an error, with the result, if any
 // stream failed.
-func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int, size int64) (*StreamsResult, error) {
+func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int, size int64, clients int, clientRate float64) (*StreamsResult, error) {
 	client := newClient(n)
+	var perClient []*http.Client
+	for c := range clients {
+		perClient = append(perClient, clientFrom(c, (n+clients-1)/clients))
+	}
 	mem := startSampling(pids)
 	cpu0 := cpuSeconds(pids)
 	start := time.Now()
@@ -209,7 +235,12 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = fetch(client, url, false, size)
+			began, c := time.Since(start), client
+			if clients > 0 {
+				c = perClient[i%clients]
+			}
+			results[i] = fetch(c, url, false, size)
+			results[i].began = began
 		}()
 	}
 	wg.Wait()
@@ -241,10 +272,47 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		}
 	}
 	res.RateRatio, res.GapMs, res.GapRatio, res.TTFBMs = dist(ratios), dist(gaps), dist(gapRatios), dist(ttfbs)
+	if clients > 0 && clientRate > 0 {
+		res.Clients = clients
+		res.ClientRateRatio = dist(clientRates(results, clients, clientRate))
+	}
 	if res.OK < n {
 		return res, fmt.Errorf("%d of %d streams failed: %v", n-res.OK, n, res.Failures)
 	}
 	return res, nil
+}
+
+// clientRates is each client's rate over want: the bytes of all its streams
+// after its first read, over the time from its first read to its last.
+func clientRates(results []*stream, clients int, want float64) []float64 {
+	type span struct {
+		first, last time.Duration
+		firstBytes  int
+		bytes       int64
+	}
+	spans := make([]*span, clients)
+	for i, s := range results {
+		if s.failure != "" || len(s.reads) == 0 {
+			continue
+		}
+		sp := spans[i%clients]
+		if sp == nil {
+			sp = &span{first: time.Duration(1 << 62)}
+			spans[i%clients] = sp
+		}
+		if first := s.began + s.reads[0]; first < sp.first {
+			sp.first, sp.firstBytes = first, s.sizes[0]
+		}
+		sp.last = max(sp.last, s.began+s.reads[len(s.reads)-1])
+		sp.bytes += s.bytes
+	}
+	var ratios []float64
+	for _, sp := range spans {
+		if sp != nil && sp.last > sp.first {
+			ratios = append(ratios, float64(sp.bytes-int64(sp.firstBytes))/(sp.last-sp.first).Seconds()/want)
+		}
+	}
+	return ratios
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

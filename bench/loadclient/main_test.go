@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,7 +51,7 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res, err := runStreams(srv.URL, 5, 5000, 20*time.Millisecond, 10*time.Millisecond, nil, 1000)
+	res, err := runStreams(srv.URL, 5, 5000, 20*time.Millisecond, 10*time.Millisecond, nil, 1000, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +75,33 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 	}
 }
 
+// TestClientsAreCountedTogether runs streams from two clients, each from
+// an address of its own, against a server that sends each client's bytes
+// at 10,000 B/s in all, whatever its streams: each client's rate is its
+// streams' bytes together.
+func TestClientsAreCountedTogether(t *testing.T) {
+	var addrs sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		addrs.Store(host, true)
+		for range 10 { // 1,000 bytes, 200 ms apart: 5,000 B/s a stream
+			time.Sleep(200 * time.Millisecond)
+			w.Write(bytes.Repeat([]byte("x"), 1000))
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+	res, err := runStreams(srv.URL, 4, 5000, 0, time.Millisecond, nil, 10000, 2, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	addrs.Range(func(any, any) bool { n++; return true })
+	if n != 2 || res.Clients != 2 || res.ClientRateRatio.P50 < 0.9 || res.ClientRateRatio.P50 > 1.1 {
+		t.Fatalf("%d client addresses, clients %d, client rate ratio %+v; want 2, and two streams of 5,000 B/s a client at 10,000", n, res.Clients, res.ClientRateRatio)
+	}
+}
+
 func TestAShortOrFailedBodyFailsTheRun(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/missing" {
@@ -82,10 +111,10 @@ func TestAShortOrFailedBodyFailsTheRun(t *testing.T) {
 		w.Write(make([]byte, 100))
 	}))
 	defer srv.Close()
-	if res, err := runStreams(srv.URL, 3, 0, 0, 0, nil, 200); err == nil || res.OK != 0 {
+	if res, err := runStreams(srv.URL, 3, 0, 0, 0, nil, 200, 0, 0); err == nil || res.OK != 0 {
 		t.Errorf("100-byte bodies passed as 200: %+v", res)
 	}
-	if _, err := runStreams(srv.URL+"/missing", 2, 0, 0, 0, nil, 0); err == nil {
+	if _, err := runStreams(srv.URL+"/missing", 2, 0, 0, 0, nil, 0, 0, 0); err == nil {
 		t.Error("404s passed")
 	}
 	if _, err := runThroughput(srv.URL, 1, 50*time.Millisecond, 200); err == nil {

@@ -31,7 +31,7 @@ func printTable(r io.Reader, w io.Writer) error {
 		}
 		f := strings.Fields(rec.Label)
 		switch f[0] {
-		case "accuracy", "gaps":
+		case "accuracy", "gaps", "links":
 			var s StreamsResult
 			if err := json.Unmarshal(rec.Result, &s); err != nil {
 				return err
@@ -66,6 +66,16 @@ func printTable(r io.Reader, w io.Writer) error {
 			s.GapMs.P50, s.GapMs.P99, s.GapMs.Max, s.GapRatio.P99, s.TTFBMs.P50, s.TTFBMs.P99, per1000, s.RSSKiBStream)
 	}
 	fmt.Fprintln(w)
+	header := "| run | clients | client rate p1 | p50 | p99 |\n|---|---|---|---|---|\n"
+	for _, label := range streamLabels {
+		if s := streams[label]; s.Clients > 0 {
+			fmt.Fprintf(w, "%s| %s | %d | %s | %s | %s |\n", header, label, s.Clients, pct(s.ClientRateRatio.P1), pct(s.ClientRateRatio.P50), pct(s.ClientRateRatio.P99))
+			header = ""
+		}
+	}
+	if header == "" {
+		fmt.Fprintln(w)
+	}
 	median := func(v []float64) float64 {
 		if len(v) == 0 {
 			return 0

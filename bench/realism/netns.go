@@ -1,0 +1,252 @@
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The two namespaces: the client's, where Chromium runs (and, on loopback,
+// the Caddy of the setups without the packet-level link), and the server's,
+// at the other end of the link.
+const (
+	clientNS   = "pace-realism-c"
+	serverNS   = "pace-realism-s"
+	clientAddr = "10.77.0.1"
+	serverAddr = "10.77.0.2"
+)
+
+type namespaces struct {
+	line    delayLine
+	tuns    []*os.File
+	servers []*exec.Cmd
+}
+
+// newNamespaces makes the two namespaces, joined by the delay line.
+func newNamespaces() (*namespaces, error) {
+	n := &namespaces{}
+	for _, ns := range []string{clientNS, serverNS} {
+		exec.Command("ip", "netns", "del", ns).Run() // left by a run that was killed
+	}
+	// A new namespace starts with the host's congestion control, and may
+	// then choose only among net.ipv4.tcp_allowed_congestion_control, which
+	// often lacks cubic: so the namespaces are made while the host's is
+	// cubic, which they keep, and the host gets its own back at once.
+	const ccKnob = "/proc/sys/net/ipv4/tcp_congestion_control"
+	hostCC, err := os.ReadFile(ccKnob)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(ccKnob, []byte("cubic"), 0o644); err != nil {
+		return nil, fmt.Errorf("congestion control cubic: %w", err)
+	}
+	for _, ns := range []string{clientNS, serverNS} {
+		err = exec.Command("ip", "netns", "add", ns).Run()
+		if err != nil {
+			break
+		}
+	}
+	os.WriteFile(ccKnob, hostCC, 0o644)
+	if err != nil {
+		n.close()
+		return nil, fmt.Errorf("ip netns add: %w", err)
+	}
+	var steps [][]string
+	for _, side := range []struct{ ns, dev, addr, peer string }{
+		{clientNS, "tunc", clientAddr, serverAddr},
+		{serverNS, "tuns", serverAddr, clientAddr},
+	} {
+		in := []string{"ip", "netns", "exec", side.ns}
+		steps = append(steps,
+			append(in, "ip", "link", "set", "lo", "up"),
+			append(in, "ip", "tuntap", "add", "dev", side.dev, "mode", "tun"),
+			append(in, "ip", "addr", "add", side.addr, "peer", side.peer, "dev", side.dev),
+			append(in, "ip", "link", "set", side.dev, "up"))
+	}
+	for _, step := range steps {
+		if out, err := exec.Command(step[0], step[1:]...).CombinedOutput(); err != nil {
+			n.close()
+			return nil, fmt.Errorf("%s: %v: %s", strings.Join(step, " "), err, out)
+		}
+	}
+	client, err := openTUN(clientNS, "tunc")
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	server, err := openTUN(serverNS, "tuns")
+	if err != nil {
+		client.Close()
+		n.close()
+		return nil, err
+	}
+	n.tuns = []*os.File{client, server}
+	go n.line.run(client, server)
+	return n, nil
+}
+
+func (n *namespaces) close() {
+	for _, cmd := range n.servers {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	for _, f := range n.tuns {
+		f.Close()
+	}
+	for _, ns := range []string{clientNS, serverNS} {
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
+}
+
+// setCongestionControl sets TCP's congestion control in both namespaces.
+func (n *namespaces) setCongestionControl(cc string) error {
+	for _, ns := range []string{clientNS, serverNS} {
+		if out, _ := exec.Command("ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.tcp_congestion_control").Output(); strings.TrimSpace(string(out)) == cc {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-w", "net.ipv4.tcp_congestion_control="+cc).CombinedOutput(); err != nil {
+			return fmt.Errorf("congestion control %s in %s: %v: %s", cc, ns, err, out)
+		}
+	}
+	return nil
+}
+
+var protoIndex = map[string]int{"h1": 1, "h2": 2}
+
+var setupIndex = map[string]int{setupPace: 1, setupChrome: 2, setupDevTools: 3}
+
+// port is where a loopback setup serves a preset over a protocol.
+func port(p preset, setup, proto string) int {
+	for i, q := range presets {
+		if q.name == p.name {
+			return 9000 + i*100 + setupIndex[setup]*10 + protoIndex[proto]
+		}
+	}
+	panic(p.name)
+}
+
+// startServers starts the Caddy behind the packet-level link, in the
+// server's namespace, and the Caddy of the loopback setups, in the client's.
+func (n *namespaces) startServers(bin, site, work string, chosen []preset) error {
+	global := func(ports []int) string {
+		var b strings.Builder
+		b.WriteString("{\n\tadmin off\n\tlocal_certs\n\tskip_install_trust\n\tlog {\n\t\tlevel ERROR\n\t}\n")
+		for _, p := range ports {
+			protocols := "h1"
+			if p%10 == protoIndex["h2"] {
+				protocols = "h1 h2"
+			}
+			fmt.Fprintf(&b, "\tservers :%d {\n\t\tprotocols %s\n\t}\n", p, protocols)
+		}
+		b.WriteString("}\n")
+		return b.String()
+	}
+	site = "\ttls internal\n\troot * " + site + "\n"
+	serverConfig := global([]int{8441, 8442}) + fmt.Sprintf("https://%s:8441, https://%s:8442 {\n%s\tfile_server\n}\n", serverAddr, serverAddr, site)
+
+	var ports []int
+	var sites strings.Builder
+	for _, p := range chosen {
+		for setup, pace := range map[string]string{
+			setupPace:     "\tpace " + p.name + "\n",
+			setupChrome:   "",
+			setupDevTools: "\tpace {\n\t\tpreset " + p.name + "\n\t\tmodel devtools\n\t}\n",
+		} {
+			for proto := range protoIndex {
+				port := port(p, setup, proto)
+				ports = append(ports, port)
+				fmt.Fprintf(&sites, "https://127.0.0.1:%d {\n%s%s\tfile_server\n}\n", port, site, pace)
+			}
+		}
+	}
+	clientConfig := global(ports) + sites.String()
+
+	for _, s := range []struct {
+		ns, config, probe string
+	}{
+		{serverNS, serverConfig, fmt.Sprintf("https://%s:8442/small.html", serverAddr)},
+		{clientNS, clientConfig, fmt.Sprintf("https://127.0.0.1:%d/small.html", ports[len(ports)-1])},
+	} {
+		path := filepath.Join(work, s.ns+".Caddyfile")
+		if err := os.WriteFile(path, []byte(s.config), 0o644); err != nil {
+			return err
+		}
+		cmd := exec.Command("ip", "netns", "exec", s.ns, bin, "run", "--config", path)
+		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(work, s.ns+"-data"), "XDG_CONFIG_HOME="+filepath.Join(work, s.ns+"-config"))
+		log, err := os.Create(filepath.Join(work, s.ns+".log"))
+		if err != nil {
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		n.servers = append(n.servers, cmd)
+		self, _ := os.Executable()
+		if out, err := exec.Command("ip", "netns", "exec", clientNS, self, "probe", "-url", s.probe).CombinedOutput(); err != nil {
+			logged, _ := os.ReadFile(log.Name())
+			return fmt.Errorf("the Caddy in %s does not answer %s: %v %s\n%s", s.ns, s.probe, err, out, logged)
+		}
+	}
+	return nil
+}
+
+// target is the URL of a page in a setup, and the throttling Chromium
+// applies to it.
+func (n *namespaces) target(setup string, p preset, proto, page string) (string, throttle) {
+	file := page + ".html"
+	if setup == setupLink {
+		return fmt.Sprintf("https://%s:%d/%s", serverAddr, 8440+protoIndex[proto], file), throttle{}
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/%s", port(p, setup, proto), file)
+	if setup == setupChrome {
+		return url, throttle{latency: p.latency, down: p.dtDown, up: p.dtUp, configured: true}
+	}
+	return url, throttle{}
+}
+
+// load loads a page once in Chromium, in the client's namespace.
+func (n *namespaces) load(self, chromium, url string, th throttle, timeline bool) loadResult {
+	args := []string{"netns", "exec", clientNS, self, "load", "-url", url, "-chromium", chromium, "-timeline=" + strconv.FormatBool(timeline)}
+	if th.configured {
+		args = append(args, "-latency", th.latency.String(), "-down", strconv.FormatFloat(th.down, 'f', -1, 64), "-up", strconv.FormatFloat(th.up, 'f', -1, 64))
+	}
+	out, err := exec.Command("ip", args...).Output()
+	if err != nil {
+		return loadResult{Error: fmt.Sprintf("load: %v", err)}
+	}
+	r, err := readResult(out)
+	if err != nil {
+		return loadResult{Error: err.Error()}
+	}
+	return r
+}
+
+// runProbe is `realism probe`: it waits until a URL answers, for a minute.
+func runProbe(args []string) {
+	fs := flag.NewFlagSet("probe", flag.ExitOnError)
+	url := fs.String("url", "", "what to ask")
+	fs.Parse(args)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = client.Get(*url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
