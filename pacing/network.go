@@ -2,6 +2,7 @@ package pacing
 
 import (
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -33,6 +34,36 @@ type Network struct {
 	// Down and Up are the rates to and from the client, in bytes per second;
 	// 0 is no limit. Under LinkModel they are the link's raw rates.
 	Down, Up float64
+	// DownTrace and UpTrace, when set, are the link's capacity each way
+	// over time, in place of Down and Up.
+	DownTrace, UpTrace *Trace
+	// Loss is the share of packets the link loses each way (0.02 for 2%),
+	// under LinkModel; LossBurst, if above 1, the mean length of a burst of
+	// losses, at the same mean share.
+	Loss, LossBurst float64
+	// For Outage out of every OutageEvery, the link carries nothing, both
+	// ways.
+	Outage, OutageEvery time.Duration
+}
+
+// way is one way of the network: down, or up.
+func (n *Network) way(down bool) way {
+	w := way{rate: n.Up, trace: n.UpTrace, outage: n.Outage, every: n.OutageEvery}
+	if down {
+		w.rate, w.trace = n.Down, n.DownTrace
+	}
+	if n.Model == LinkModel {
+		w.loss, w.burst = n.Loss, n.LossBurst
+	}
+	return w
+}
+
+// rate is a way's mean rate in bytes per second: its trace's, or its rate.
+func (w way) meanRate() float64 {
+	if w.trace != nil {
+		return w.trace.Rate()
+	}
+	return w.rate
 }
 
 // A Conn is one connection of a client: when it was opened, when its
@@ -62,9 +93,13 @@ type Link struct {
 	down, up pipe
 }
 
-// NewLink returns an idle link under net.
-func NewLink(net Network) *Link {
-	return &Link{net: net}
+// NewLink returns a link under net, idle at now, when its traces and
+// outages start.
+func NewLink(net Network, now time.Time) *Link {
+	l := &Link{net: net}
+	l.down = newPipe(net.way(true), now, rand.Float64)
+	l.up = newPipe(net.way(false), now, rand.Float64)
+	return l
 }
 
 // Network returns the link's conditions.
@@ -73,7 +108,7 @@ func (l *Link) Network() Network { return l.net }
 // drained reports whether the link has carried all that was booked on it by
 // now, so that forgetting it and making a new one changes nothing.
 func (l *Link) drained(now time.Time) bool {
-	return l.down.drained(now, l.net.Down) && l.up.drained(now, l.net.Up)
+	return l.down.drained(now) && l.up.drained(now)
 }
 
 // An Exchange is one request and its response on a link. Up carries the
@@ -116,10 +151,7 @@ func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
 // stream returns a stream on one way of the link, through conn's window
 // that way under LinkModel.
 func (l *Link) stream(p *pipe, conn *Conn) *Stream {
-	rate := l.net.Down
-	if p == &l.up {
-		rate = l.net.Up
-	}
+	rate := p.way.meanRate()
 	s := &Stream{pipe: p, rate: rate, burst: PieceSize(rate)}
 	if l.net.Model != LinkModel {
 		s.cost, s.burst = wholePackets, devToolsPiece(rate)
@@ -208,6 +240,8 @@ type Stream struct {
 	// its last one ended, moved on by the time its source was idle since.
 	next    time.Time
 	arrived time.Time // when its last piece arrived
+	after   int       // bytes the source has handed over after the piece being booked
+	riding  int       // bytes to book with the next piece (Ride)
 }
 
 // Burst is the most bytes one Reserve may ask for: a piece, or while the
@@ -229,10 +263,15 @@ func (s *Stream) Rate() float64 { return s.rate }
 // idle moves the stream's next piece on by d, the time its source took: a
 // source that pauses earns no credit on the link.
 func (s *Stream) idle(d time.Duration) {
-	if d > 0 && !s.next.IsZero() {
+	if d >= minIdle && !s.next.IsZero() {
 		s.next = s.next.Add(d)
 	}
 }
+
+// minIdle is the shortest pause of a source that the link sees: a server's
+// socket buffer hides shorter ones, such as the time a handler takes to
+// read its next block of a file.
+const minIdle = 2 * time.Millisecond
 
 // ready is when the stream's next piece, due at now, may start on the link:
 // where its last piece ended, or if it fell behind (its Pacer ran late, and
@@ -254,7 +293,7 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 		return 0
 	}
 	s.conn.mu.Lock()
-	t := s.win.open(s.ready(now), n, s.bdp(), s.rtt)
+	t := s.win.open(s.ready(now), n+s.riding, s.rtt)
 	s.conn.mu.Unlock()
 	return max(t.Add(s.delay).Sub(now), 0)
 }
@@ -263,20 +302,83 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 // wait until they have arrived.
 func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	ready := s.ready(now)
+	n, s.riding = n+s.riding, 0 // a head riding with this piece, in its packets
 	cost := s.cost.of(s.sent, n)
 	s.sent += n
 	if s.win != nil {
 		s.conn.mu.Lock()
 		defer s.conn.mu.Unlock()
-		ready = s.win.open(ready, n, s.bdp(), s.rtt)
+		ready = s.win.open(ready, n, s.rtt)
 	}
-	end := s.pipe.book(ready, cost, s.rate)
+	start, end := s.pipe.book(ready, cost)
+	arrived := end.Add(s.delay)
+	lost, first := s.pipe.lose(packets(n))
+	var resent time.Time // when the lost packets' retransmission is acknowledged
+	if lost > 0 {
+		arrived, resent = s.recover(end, s.tail(n, first), lost)
+	}
 	if s.win != nil {
-		s.win.sent(ready, end.Add(s.rtt), n)
+		// The packets that arrived are acknowledged as they come (SACK);
+		// the lost ones once sent again.
+		s.win.sent(ready, start.Add(s.rtt), end.Add(s.rtt), n, lost, resent)
+		// In order: nothing the connection sends after a lost packet
+		// arrives before it does.
+		arrived = later(arrived, s.win.blocked)
+		if lost > 0 {
+			s.win.blocked = arrived
+		}
 	}
 	s.next = end
-	s.arrived = end.Add(s.delay)
+	s.arrived = arrived
 	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
+}
+
+// Ride has n bytes (an HTTP/1.1 response's head, written but not flushed)
+// go with the stream's next piece, in the same packets, as a server's
+// buffered head goes out with the first of its body.
+func (s *Stream) Ride(n int) { s.riding += n }
+
+// Unride takes back the bytes waiting to ride with the next piece, for
+// when they must go on their own (a flush, or no body), and returns them.
+func (s *Stream) Unride() int {
+	n := s.riding
+	s.riding = 0
+	return n
+}
+
+// ahead is told how many bytes the source has handed over after the piece
+// about to be booked.
+func (s *Stream) ahead(n int) { s.after = n }
+
+// tail reports whether a loss at packet first of a piece of n bytes is a
+// tail loss, which nothing sent after it reveals: fewer than three packets
+// follow it in the piece, and the source has handed over nothing after it,
+// in a piece shorter than the stream's burst.
+func (s *Stream) tail(n, first int) bool {
+	return packets(n)-first-1 < 3 && s.after == 0 && n < s.burst
+}
+
+// recover returns when a piece that the link carried by end, lost of its
+// packets lost, has arrived whole, and when its acknowledgement comes back.
+// The sender sees the loss a round trip after the piece left, from the
+// duplicate acknowledgements of the packets after it, or for a tail loss
+// after a probe timeout of two round trips, at least a minimum
+// retransmission timeout. It sends the lost packets again, which take their
+// time on the link, and halves its window.
+func (s *Stream) recover(end time.Time, tail bool, lost int) (arrived, acked time.Time) {
+	seen := end.Add(s.rtt)
+	if tail {
+		seen = end.Add(max(2*s.rtt, minRTO))
+	}
+	// The retransmission takes its share of the link now, behind the piece,
+	// rather than a place booked ahead at seen, which would leave the link
+	// idle for everyone until then; it leaves as soon as it is sent.
+	start, end := s.pipe.book(end, float64(lost*PacketSize))
+	again := seen.Add(end.Sub(start))
+	if s.win != nil {
+		s.win.lost(seen, again.Add(s.rtt))
+	}
+	return again.Add(s.delay), again.Add(s.rtt)
 }
 
 // A costing says what a stream's bytes cost on its link.
@@ -303,50 +405,6 @@ func (c costing) of(sent, n int) float64 {
 		return float64((packets(sent+n) - packets(sent)) * PacketSize)
 	}
 	return float64(n)
-}
-
-// bdp is the packets the link carries in a round trip this way (0: no
-// limit).
-func (s *Stream) bdp() float64 {
-	return s.rate * s.rtt.Seconds() / PacketSize
-}
-
-// A pipe is one way of a link: it carries bytes at a rate, in the order they
-// are booked. It keeps when it will have carried all that was booked as a
-// start and a count since, so that many small pieces add up without
-// rounding.
-type pipe struct {
-	mu     sync.Mutex
-	since  time.Time
-	booked float64
-}
-
-// book books cost bytes, ready at ready, at rate (0: no limit), and returns
-// when the pipe has carried them.
-func (p *pipe) book(ready time.Time, cost, rate float64) time.Time {
-	if rate <= 0 {
-		return ready
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if ready.After(p.free(rate)) {
-		p.since, p.booked = ready, 0
-	}
-	p.booked += cost
-	return p.free(rate)
-}
-
-func (p *pipe) free(rate float64) time.Time {
-	return p.since.Add(time.Duration(p.booked / rate * float64(time.Second)))
-}
-
-func (p *pipe) drained(now time.Time, rate float64) bool {
-	if rate <= 0 {
-		return true
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return !p.free(rate).After(now)
 }
 
 func later(a, b time.Time) time.Time {
@@ -382,5 +440,5 @@ func NewLinks(max int) *Links {
 // Acquire returns the link under net for key, for one exchange, which must
 // hand it back with Release when it ends.
 func (ls *Links) Acquire(key string, net Network, now time.Time) *HeldLink {
-	return ls.acquire(linkKey{heldKey(key), net}, now, func() *Link { return NewLink(net) })
+	return ls.acquire(linkKey{heldKey(key), net}, now, func() *Link { return NewLink(net, now) })
 }

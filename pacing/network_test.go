@@ -45,6 +45,9 @@ func simulate(senders ...*sender) {
 				continue
 			}
 		}
+		if a, ok := s.lim.(aheader); ok {
+			a.ahead(s.left - n) // as a Pacer with all the bytes in one Write
+		}
 		s.wake = now.Add(s.lim.Reserve(now, n))
 		s.left -= n
 		s.sent += n
@@ -81,7 +84,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 
 func TestANewConnectionPaysItsHandshakesAndEveryRequestARoundTrip(t *testing.T) {
 	net := Network{RTT: ms(100), Down: 1e6, Up: 1e6}
-	link := NewLink(net)
+	link := NewLink(net, t0)
 	clock := &fakeClock{now: t0}
 	ctx := context.Background()
 	// exchange sends a request of 500 bytes of head on conn, and returns
@@ -130,7 +133,7 @@ func TestTheWindowCountsPackets(t *testing.T) {
 	// 40 requests of 100 bytes, each written on its own, take 40 packets
 	// of a new connection's window of 10: they go in 3 round trips (10,
 	// 20, then 10 more), as a TCP sender sends them, not in one.
-	link := NewLink(Network{RTT: ms(100), Up: 1e6})
+	link := NewLink(Network{RTT: ms(100), Up: 1e6}, t0)
 	conn := NewConn(t0)
 	var requests []*sender
 	for range 40 {
@@ -149,7 +152,7 @@ func TestTheWindowCountsPackets(t *testing.T) {
 func TestSlowStartDoublesTheWindowEveryRoundTrip(t *testing.T) {
 	// No rate limit, so only the window paces: 10 segments in the first
 	// round trip, then 20, 40, 80.
-	link := NewLink(Network{RTT: ms(100)})
+	link := NewLink(Network{RTT: ms(100)}, t0)
 	x := link.Open(NewConn(t0), 1, t0)
 	s := &sender{lim: x.Down, left: 15 * InitialWindow, wake: t0}
 	simulate(s)
@@ -172,16 +175,16 @@ func TestSlowStartStartsAgainAfterIdling(t *testing.T) {
 		pause time.Duration
 		cwnd  int
 	}{{ms(299), 160}, {ms(300), 80}, {ms(900), 20}, {time.Minute, 10}} {
-		link := NewLink(Network{RTT: rtt})
+		link := NewLink(Network{RTT: rtt}, t0)
 		conn := NewConn(t0)
 		s := &sender{lim: link.Open(conn, 1, t0).Down, left: 15 * InitialWindow, wake: t0}
 		simulate(s)
 		// Last sent at 300 ms (the 4th round), acknowledged at 400 ms:
 		// the window is 160 packets.
 		at := t0.Add(ms(300) + tc.pause)
-		conn.down.open(at, 1, 0, rtt)
-		if conn.down.cwnd != tc.cwnd {
-			t.Errorf("after a pause of %v the window is %d packets; want %d", tc.pause, conn.down.cwnd, tc.cwnd)
+		conn.down.open(at, 1, rtt)
+		if conn.down.cwnd != float64(tc.cwnd) {
+			t.Errorf("after a pause of %v the window is %v packets; want %d", tc.pause, conn.down.cwnd, tc.cwnd)
 		}
 	}
 }
@@ -190,7 +193,7 @@ func TestALinkCarriesItsRawRate(t *testing.T) {
 	// 1 MB down at 1 MB/s of link, with no round trip to wait for: each
 	// 1500-byte packet carries 1448 bytes, so it takes 3.6% longer.
 	const body = 1_000_000
-	link := NewLink(Network{Down: 1e6})
+	link := NewLink(Network{Down: 1e6}, t0)
 	s := &sender{lim: link.Open(nil, 0, t0).Down, left: body, wake: t0}
 	simulate(s)
 	want := seconds(linkCost(body, PieceSize(1e6)) / 1e6)
@@ -230,7 +233,7 @@ func TestStreamsOfOneClientShareItsLinkFairly(t *testing.T) {
 func TestAnUploadAndADownloadDoNotSlowEachOther(t *testing.T) {
 	net := Network{RTT: ms(50), Down: 100_000, Up: 50_000}
 	alone := func(up bool) time.Duration {
-		x := NewLink(net).Open(NewConn(t0), 1, t0)
+		x := NewLink(net, t0).Open(NewConn(t0), 1, t0)
 		s := &sender{lim: x.Down, left: 100_000, wake: t0}
 		if up {
 			s.lim = x.Up
@@ -238,7 +241,7 @@ func TestAnUploadAndADownloadDoNotSlowEachOther(t *testing.T) {
 		simulate(s)
 		return s.done().Sub(t0)
 	}
-	x := NewLink(net).Open(NewConn(t0), 1, t0)
+	x := NewLink(net, t0).Open(NewConn(t0), 1, t0)
 	down := &sender{lim: x.Down, left: 100_000, wake: t0}
 	up := &sender{lim: x.Up, left: 100_000, wake: t0}
 	simulate(down, up)
@@ -256,9 +259,9 @@ func TestAConnectionInSlowStartHoldsNoPlaceOnTheLink(t *testing.T) {
 	// once its window lets it go, and the link never idles. So b is done
 	// exactly as much later than alone as a's bytes take on the link.
 	net := Network{RTT: ms(400), Down: 100_000}
-	alone := &sender{lim: NewLink(net).Open(NewConn(t0), 1, t0).Down, left: 600_000, wake: t0}
+	alone := &sender{lim: NewLink(net, t0).Open(NewConn(t0), 1, t0).Down, left: 600_000, wake: t0}
 	simulate(alone)
-	link := NewLink(net)
+	link := NewLink(net, t0)
 	b := &sender{lim: link.Open(NewConn(t0), 1, t0).Down, left: 600_000, wake: t0}
 	a := &sender{lim: link.Open(NewConn(t0), 1, t0).Down, left: 100_000, wake: t0.Add(3 * time.Second)}
 	simulate(a, b)
@@ -273,9 +276,9 @@ func TestAStreamThatFellBehindCatchesUp(t *testing.T) {
 	// until it is back where the link would have it: the body takes as
 	// long as on time.
 	net := Network{RTT: ms(100), Down: 100_000}
-	onTime := &sender{lim: NewLink(net).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
+	onTime := &sender{lim: NewLink(net, t0).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
 	simulate(onTime)
-	late := &sender{lim: NewLink(net).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
+	late := &sender{lim: NewLink(net, t0).Open(nil, 0, t0).Down, left: 300_000, wake: t0}
 	for late.left > 0 {
 		if len(late.arrivals) == 20 {
 			late.wake = late.wake.Add(ms(300))
@@ -294,7 +297,7 @@ func TestAStreamThatFellBehindCatchesUp(t *testing.T) {
 func TestASourceThatPausesEarnsNoCredit(t *testing.T) {
 	// After its source paused for a second, a stream's next piece takes the
 	// link's time: no burst.
-	s := NewLink(Network{RTT: ms(100), Down: 100_000}).Open(nil, 0, t0).Down
+	s := NewLink(Network{RTT: ms(100), Down: 100_000}, t0).Open(nil, 0, t0).Down
 	n := s.Burst()
 	now := t0.Add(s.Reserve(t0, n))
 	now = now.Add(time.Second)
@@ -306,7 +309,7 @@ func TestASourceThatPausesEarnsNoCredit(t *testing.T) {
 
 func TestDevToolsModelIsALatencyFloorAndASharedThroughput(t *testing.T) {
 	net := Network{Model: DevToolsModel, Latency: 562500 * time.Microsecond, Down: 180_000, Up: 84_375}
-	link := NewLink(net)
+	link := NewLink(net, t0)
 	// A request with no body: its head no sooner than the latency after it
 	// was sent.
 	x := link.Open(NewConn(t0), 2, t0)

@@ -75,6 +75,7 @@ type Pacer struct {
 	readSize int
 	idles    bool      // the rate is a link, told how long the source took
 	lastOut  time.Time // when the last Write returned, if idles
+	left     int       // bytes of the current Write not yet written
 
 	started     bool // the current chunk has had its slot and bytes of it are written
 	free        bool // the current chunk began within Plan.After
@@ -131,6 +132,13 @@ type idler interface {
 	idle(d time.Duration)
 }
 
+// An aheader is a Limiter that is a link that loses packets: told, before
+// a piece is booked, how many bytes the source has handed over after it, so
+// that it knows whether a lost packet is the last in flight.
+type aheader interface {
+	ahead(n int)
+}
+
 // An opener is a Limiter that may not take bytes yet (a connection's
 // congestion window): Open says how long to wait until n bytes may be
 // booked.
@@ -143,6 +151,7 @@ func (p *Pacer) Stats() Stats { return p.stats }
 
 // Write writes b chunk by chunk, waiting for each chunk's slot.
 func (p *Pacer) Write(b []byte) (int, error) {
+	p.left = len(b)
 	if p.idles {
 		// The time since the last Write returned is the source's: the
 		// link was idle for it.
@@ -201,6 +210,9 @@ func (p *Pacer) writeChunkPart(b []byte) (int, error) {
 		if p.budget != nil && !p.free && !p.stats.Deadline {
 			piece = b[:min(len(b), p.budget.Burst())]
 		}
+		if a, ok := p.budget.(aheader); ok {
+			a.ahead(p.left - len(piece))
+		}
 		if err := p.wait(len(piece), first); err != nil {
 			return written, err
 		}
@@ -217,6 +229,7 @@ func (p *Pacer) writeChunkPart(b []byte) (int, error) {
 
 func (p *Pacer) write(b []byte) (int, error) {
 	m, err := p.w.Write(b)
+	p.left -= m
 	p.stats.Bytes += int64(m)
 	return m, err
 }

@@ -64,6 +64,9 @@ func Await(ctx context.Context, clock Clock, lim Limiter, n int, deadline time.T
 	for n > 0 {
 		piece := min(n, lim.Burst())
 		n -= piece
+		if a, ok := lim.(aheader); ok {
+			a.ahead(n)
+		}
 		now := clock.Now()
 		if o, ok := lim.(opener); ok {
 			for d := o.Open(now, piece); d > 0; d = o.Open(now, piece) {

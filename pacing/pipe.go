@@ -1,0 +1,205 @@
+package pacing
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// A way is what one way of a link can carry, and how it fails.
+type way struct {
+	rate          float64 // bytes per second; 0 for no limit, unless trace
+	trace         *Trace  // the capacity over time, in place of rate
+	outage, every time.Duration
+	loss, burst   float64 // the share of packets lost, and the mean length of a burst of losses
+}
+
+// A pipe is one way of a link: it carries bytes in the order they are
+// booked, at its rate or as its trace lets it, and not during its outages,
+// which come for outage out of every `every` from its epoch on, after the
+// rest of the period. It loses packets as its way says. It is safe for
+// concurrent use.
+type pipe struct {
+	way    way
+	epoch  time.Time // when the trace and the outages start: the link's making
+	random func() float64
+
+	mu sync.Mutex
+	// At a rate, the pipe has carried all that was booked at since +
+	// booked/rate, kept apart so that many small pieces add up without
+	// rounding.
+	since  time.Time
+	booked float64
+	// Under a trace, the opportunity last used (from the epoch, counting on
+	// over repeats; -1 for none) and the bytes of it used.
+	k    int64
+	used int
+	bad  bool // the loss process is in a burst
+}
+
+func newPipe(w way, epoch time.Time, random func() float64) pipe {
+	return pipe{way: w, epoch: epoch, random: random, since: epoch, k: -1}
+}
+
+// book books cost bytes, ready at ready, and returns when the pipe starts
+// and ends carrying them.
+func (p *pipe) book(ready time.Time, cost float64) (start, end time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.way.trace != nil:
+		return p.bookTrace(ready, cost)
+	case p.way.rate <= 0:
+		start = p.up(ready)
+		return start, start
+	}
+	free := p.free()
+	if !ready.After(free) && (p.way.every == 0 || !p.up(free).After(free) && !free.Add(p.duration(cost)).After(p.nextOutage(free))) {
+		p.booked += cost // the common case: queued behind the last booking, no outage on the way
+		return free, p.free()
+	}
+	start = p.up(later(ready, free))
+	end = p.carry(start, cost)
+	p.since, p.booked = end, 0
+	return start, end
+}
+
+// free is when the pipe has carried all that was booked (at a rate).
+func (p *pipe) free() time.Time {
+	return p.since.Add(p.duration(p.booked))
+}
+
+func (p *pipe) duration(cost float64) time.Duration {
+	return time.Duration(cost / p.way.rate * float64(time.Second))
+}
+
+// carry returns when cost bytes that may start at t are carried at the
+// pipe's rate, going around its outages.
+func (p *pipe) carry(t time.Time, cost float64) time.Time {
+	for {
+		t = p.up(t)
+		need := p.duration(cost)
+		outage := p.nextOutage(t)
+		if p.way.every == 0 || !t.Add(need).After(outage) {
+			return t.Add(need)
+		}
+		cost -= outage.Sub(t).Seconds() * p.way.rate
+		t = outage
+	}
+}
+
+// up returns t, or if t falls in an outage, when the outage ends.
+func (p *pipe) up(t time.Time) time.Time {
+	if p.way.every == 0 {
+		return t
+	}
+	phase := p.phase(t)
+	if upFor := p.way.every - p.way.outage; phase >= upFor {
+		return t.Add(p.way.every - phase)
+	}
+	return t
+}
+
+// nextOutage is when the next outage after t begins (t is not in one).
+func (p *pipe) nextOutage(t time.Time) time.Time {
+	if p.way.every == 0 {
+		return time.Time{}
+	}
+	return t.Add(p.way.every - p.way.outage - p.phase(t))
+}
+
+// phase is where t falls in the outages' period.
+func (p *pipe) phase(t time.Time) time.Duration {
+	d := t.Sub(p.epoch) % p.way.every
+	if d < 0 {
+		d += p.way.every
+	}
+	return d
+}
+
+// bookTrace books cost bytes on the trace's opportunities: what is left of
+// the last one used, if it comes at or after ready, then the next ones.
+// Opportunities that no bytes were waiting for are lost, as are those in an
+// outage.
+func (p *pipe) bookTrace(ready time.Time, cost float64) (start, end time.Time) {
+	left := 0.0
+	if p.k >= 0 && !p.at(p.k).Before(ready) {
+		left = float64(PacketSize - p.used)
+	}
+	if left <= 0 {
+		p.k = p.nextUp(max(p.k+1, p.way.trace.next(ready.Sub(p.epoch))))
+		left = PacketSize
+	}
+	start = p.at(p.k)
+	for cost > left {
+		cost -= left
+		p.k = p.nextUp(p.k + 1)
+		left = PacketSize
+	}
+	p.used = PacketSize - int(math.Floor(left-cost))
+	return start, p.at(p.k)
+}
+
+// at is when the trace's opportunity k comes.
+func (p *pipe) at(k int64) time.Time {
+	return p.epoch.Add(p.way.trace.at(k))
+}
+
+// nextUp is the first opportunity from k on that is not in an outage.
+func (p *pipe) nextUp(k int64) int64 {
+	for {
+		at := p.at(k)
+		up := p.up(at)
+		if up.Equal(at) {
+			return k
+		}
+		k = p.way.trace.next(up.Sub(p.epoch))
+	}
+}
+
+// drained reports whether the pipe has carried all that was booked by now.
+func (p *pipe) drained(now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.way.trace != nil:
+		return p.k < 0 || !p.at(p.k).After(now)
+	case p.way.rate <= 0:
+		return true
+	}
+	return !p.free().After(now)
+}
+
+// lose decides which of n packets the pipe loses, and returns how many it
+// lost and the first of them (-1 for none). Without a burst, each is lost
+// with the way's probability; with one, a Gilbert-Elliott process loses
+// every packet while in its bad state, which lasts burst packets on average
+// and comes as often as keeps the mean share lost.
+func (p *pipe) lose(n int) (lost, first int) {
+	first = -1
+	if p.way.loss <= 0 {
+		return 0, first
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range n {
+		var drop bool
+		if p.way.burst <= 1 {
+			drop = p.random() < p.way.loss
+		} else {
+			if p.bad {
+				p.bad = p.random() >= 1/p.way.burst
+			} else {
+				p.bad = p.random() < p.way.loss/(1-p.way.loss)/p.way.burst
+			}
+			drop = p.bad
+		}
+		if drop {
+			lost++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	return lost, first
+}
