@@ -28,6 +28,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g   # a network: a client's link
 //		model        link|devtools  # how a network's numbers apply; default link
 //		rtt          <duration>     # a network's round trip
+//		trace        <down-file> [<up-file>]   # a network's capacity over time
+//		loss         <percent> [burst <n>]     # a network's packets lost
+//		outage       <duration> every <duration>
+//		reset        <percent>      # cut this share of responses
 //		chunk        <n> [bytes|chars|words|lines|events]   # default 1KiB
 //		interval     <duration>     # start of one chunk to the start of the next
 //		rate         <size>         # bytes per second: 64KiB, 1MB, 500kbit
@@ -90,7 +94,7 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		opt, ok := lookupOption(name)
 		if !ok {
-			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
+			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, trace, loss, outage, reset, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
 		}
 		field := opt.field(p)
 		if *field != "" {
@@ -101,6 +105,13 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("%s takes %s, got %d arguments: %q", name, want.what, len(args), strings.Join(args, " "))
 		}
 		*field = strings.Join(args, " ")
+		if name == "trace" && len(args) == 2 { // trace <down> <up>
+			p.Trace, p.UploadTrace = args[0], args[1]
+			seen["upload_trace"] = true
+			if err := checkValue(p, "upload_trace"); err != nil {
+				return d.Err(err.Error())
+			}
+		}
 		if err := checkValue(p, name); err != nil {
 			return d.Err(err.Error())
 		}
@@ -155,6 +166,11 @@ var argsWanted = map[string]struct {
 	"percent":      {1, "a number from 0 to 100"},
 	"max_duration": {1, "one duration"},
 	"upload_rate":  {2, "a rate (64KiB, 1MB, 500kbit)"},
+	"trace":        {2, "a trace file for the way down, and optionally one for the way up"},
+	"upload_trace": {1, "one trace file"},
+	"loss":         {3, "a percentage, and optionally burst <n> (2%, 2% burst 3)"},
+	"outage":       {3, "<duration> every <duration> (2s every 30s)"},
+	"reset":        {1, "a percentage (10%)"},
 }
 
 func isPreset(s string) bool {

@@ -14,11 +14,13 @@ var paceMetrics = struct {
 	bytes     prometheus.Counter
 	inFlight  prometheus.Gauge
 	waited    prometheus.Counter
+	resets    prometheus.Counter
 }{
 	responses: prometheus.NewCounter(prometheus.CounterOpts(metricOpts("responses_total", "Responses whose body was paced."))),
 	bytes:     prometheus.NewCounter(prometheus.CounterOpts(metricOpts("bytes_total", "Body bytes sent in paced responses."))),
 	inFlight:  prometheus.NewGauge(prometheus.GaugeOpts(metricOpts("streams_in_flight", "Paced response bodies being sent now."))),
 	waited:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("wait_seconds_total", "Time paced responses spent waiting for their chunks' slots."))),
+	resets:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("resets_total", "Paced responses cut on purpose by reset."))),
 }
 
 // metricOpts names a metric caddy_pace_<name>.
@@ -32,7 +34,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{paceMetrics.responses, paceMetrics.bytes, paceMetrics.inFlight, paceMetrics.waited} {
+	for _, c := range []prometheus.Collector{paceMetrics.responses, paceMetrics.bytes, paceMetrics.inFlight, paceMetrics.waited, paceMetrics.resets} {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

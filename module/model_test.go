@@ -19,6 +19,7 @@ import (
 //	/bytes/<n>        n bytes of 'x', with Content-Length
 //	/text             sampleText, text/plain
 //	/sse              sseEvents as Server-Sent Events, flushed at once
+//	/stream/<n>       n bytes of "x", in writes of 1,000, with no Content-Length
 //	/upload           reads the body, answers with its size and how long it took
 //	/status/<code>    that status, with a 1 KiB body
 func testUpstream(t *testing.T) string {
@@ -29,6 +30,14 @@ func testUpstream(t *testing.T) string {
 		w.Header().Set("Content-Length", strconv.Itoa(n))
 		w.Header().Set("Content-Type", "application/x-test")
 		w.Write(bytes.Repeat([]byte("x"), n))
+	})
+	mux.HandleFunc("/stream/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.PathValue("n"))
+		w.Header().Set("Content-Type", "application/x-test")
+		for ; n > 0; n -= 1000 {
+			w.Write(bytes.Repeat([]byte("x"), min(n, 1000)))
+			w.(http.Flusher).Flush()
+		}
 	})
 	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -161,8 +161,10 @@ func headerSize(h http.Header) int {
 // holdNetworkHead waits until the response head has come down the link:
 // under the devtools model no sooner than the latency after the request;
 // then its bytes on the way down (and under the link model half a round
-// trip).
-func (pw *pacedWriter) holdNetworkHead() error {
+// trip). An HTTP/1.1 head with a body to follow is not flushed on its own
+// under the link model: it goes with the body's first piece, in its
+// packets, as a server's buffered head does.
+func (pw *pacedWriter) holdNetworkHead(bodyFollows bool) error {
 	x := pw.exchange
 	ctx := pw.req.Context()
 	if floor := x.HeadFloor(); !floor.IsZero() {
@@ -174,6 +176,24 @@ func (pw *pacedWriter) holdNetworkHead() error {
 			return err
 		}
 	}
-	_, err := pacing.Await(ctx, &pw.clock, x.Down, onTheWire(pw.req, x, responseHeadSize(pw.Header())), pw.deadline)
+	size := onTheWire(pw.req, x, responseHeadSize(pw.Header()))
+	if bodyFollows && pw.req.ProtoMajor == 1 && pw.opts.model == pacing.LinkModel {
+		x.Down.Ride(size)
+		pw.riding = true
+		return nil
+	}
+	_, err := pacing.Await(ctx, &pw.clock, x.Down, size, pw.deadline)
+	return err
+}
+
+// sendHeadAlone sends a head that was to go with the body's first piece on
+// its own: the next handler flushed before writing any, or wrote none.
+func (pw *pacedWriter) sendHeadAlone() error {
+	pw.riding = false
+	n := pw.exchange.Down.Unride()
+	if n == 0 {
+		return nil // it went with a piece
+	}
+	_, err := pacing.Await(pw.req.Context(), &pw.clock, pw.exchange.Down, n, pw.deadline)
 	return err
 }

@@ -34,6 +34,11 @@ type options struct {
 	preset   string // its name, lower case; "" for none
 	rtt      time.Duration
 	rttSet   bool
+	// What a network's link varies and fails with (see network).
+	downTrace, upTrace  *pacing.Trace
+	loss, lossBurst     float64
+	outage, outageEvery time.Duration
+	reset               float64 // the share of paced responses cut, 0.1 for 10%
 }
 
 const (
@@ -67,7 +72,9 @@ func (o *options) isNetwork() bool {
 // upload_rate are its rates; under the link model rtt its round trip, under
 // the devtools model latency the least time to a response's head.
 func (o *options) network() pacing.Network {
-	n := pacing.Network{Model: o.model, Down: o.rate, Up: o.uploadRate}
+	n := pacing.Network{Model: o.model, Down: o.rate, Up: o.uploadRate,
+		DownTrace: o.downTrace, UpTrace: o.upTrace, Loss: o.loss, LossBurst: o.lossBurst,
+		Outage: o.outage, OutageEvery: o.outageEvery}
 	if o.model == pacing.DevToolsModel {
 		n.Latency = o.latency
 	} else {
@@ -158,6 +165,68 @@ var optionTable = []option{
 		o.uploadRate, err = pacing.ParseRate(v)
 		return err
 	}},
+	{"trace", func(h *Handler) *string { return &h.Trace }, func(o *options, v string) (err error) {
+		o.downTrace, err = loadTrace(v)
+		return err
+	}},
+	{"upload_trace", func(h *Handler) *string { return &h.UploadTrace }, func(o *options, v string) (err error) {
+		o.upTrace, err = loadTrace(v)
+		return err
+	}},
+	{"loss", func(h *Handler) *string { return &h.Loss }, parseLoss},
+	{"outage", func(h *Handler) *string { return &h.Outage }, parseOutage},
+	{"reset", func(h *Handler) *string { return &h.Reset }, func(o *options, v string) (err error) {
+		o.reset, err = parsePercent(v)
+		o.reset /= 100
+		return err
+	}},
+}
+
+// networkOnly are the options that only a network has: what its link
+// varies and fails with.
+var networkOnly = []string{"trace", "upload_trace", "loss", "outage", "reset"}
+
+// parseLoss parses "2%" or "2% burst 3": the share of packets lost, and the
+// mean length of a burst of losses.
+func parseLoss(o *options, v string) error {
+	share, burst, hasBurst := strings.Cut(v, "burst")
+	var err error
+	if o.loss, err = parsePercent(strings.TrimSpace(share)); err != nil {
+		return fmt.Errorf("%q: %s (want e.g. 2%% or 2%% burst 3)", v, strings.TrimPrefix(err.Error(), strconv.Quote(strings.TrimSpace(share))+": "))
+	}
+	if o.loss >= 100 {
+		return fmt.Errorf("%q: must be below 100%%", v)
+	}
+	o.loss /= 100
+	o.lossBurst = 0
+	if hasBurst {
+		n, err := strconv.ParseFloat(strings.TrimSpace(burst), 64)
+		if err != nil || !(n >= 1 && n <= 1000) {
+			return fmt.Errorf("%q: the burst is a mean count of packets from 1 to 1000 (want e.g. 2%% burst 3)", v)
+		}
+		o.lossBurst = n
+	}
+	return nil
+}
+
+// parseOutage parses "5s every 60s": for 5 s of every 60 s, the link
+// carries nothing.
+func parseOutage(o *options, v string) error {
+	d, every, ok := strings.Cut(v, "every")
+	if !ok {
+		return fmt.Errorf("%q: want <duration> every <duration>, e.g. 2s every 30s", v)
+	}
+	var err error
+	if o.outage, err = parseDuration(strings.TrimSpace(d)); err != nil {
+		return fmt.Errorf("%q: %w", v, err)
+	}
+	if o.outageEvery, err = parseDuration(strings.TrimSpace(every)); err != nil {
+		return fmt.Errorf("%q: %w", v, err)
+	}
+	if o.outage <= 0 || o.outage >= o.outageEvery {
+		return fmt.Errorf("%q: an outage must last more than 0 and less than its period", v)
+	}
+	return nil
 }
 
 // timingOptions are the options that say what to slow; with none of them
@@ -239,6 +308,19 @@ func (h *Handler) check() error {
 	}
 	if ct := strings.ToLower(h.ContentType); network && ct != "" && ct != contentTypeAuto && ct != contentTypeKeep {
 		return fmt.Errorf("content_type %q: a network never changes a response, and %s sets one (want auto or keep)", h.ContentType, networkOptionName(h))
+	}
+	for _, name := range networkOnly {
+		if opt, _ := lookupOption(name); *opt.field(h) != "" && !network {
+			return fmt.Errorf("%s %q: works on a network, but none of preset, rtt and model is set", name, *opt.field(h))
+		}
+	}
+	for _, file := range []struct{ name, path string }{{"trace", h.Trace}, {"upload_trace", h.UploadTrace}} {
+		if strings.Contains(file.path, "{") {
+			return fmt.Errorf("%s %q: a file, not a placeholder: a file a request could name would let any client read the server's files", file.name, file.path)
+		}
+	}
+	if h.Loss != "" && strings.EqualFold(h.Model, "devtools") {
+		return fmt.Errorf("loss %q: packets are lost on the link model's link, but model is devtools", h.Loss)
 	}
 	return nil
 }

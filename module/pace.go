@@ -157,6 +157,36 @@ type Handler struct {
 	// client's link up. Default: none.
 	UploadRate string `json:"upload_rate,omitempty"`
 
+	// A file of a network's capacity down over time, in place of rate, in
+	// Mahimahi's packet-delivery format: each line a time in milliseconds,
+	// an opportunity to deliver a packet of 1500 bytes; the trace repeats
+	// after its last time. Read once, and again when the file changes.
+	// Default: none.
+	Trace string `json:"trace,omitempty"`
+
+	// Like trace, for the way up, in place of upload_rate. Default: none.
+	UploadTrace string `json:"upload_trace,omitempty"`
+
+	// The share of a network link's packets lost each way, as a
+	// percentage, optionally with a mean burst length in packets: `2%` or
+	// `2% burst 3`. TCP recovers each loss: the connection stalls until the
+	// lost packet is sent again, a round trip later (two for a tail loss),
+	// and its window is cut to 0.7 of itself. No byte of a response is
+	// lost. Default: none.
+	Loss string `json:"loss,omitempty"`
+
+	// Periodic outages of a network's link, both ways: `5s every 60s`
+	// carries nothing for the last 5 s of every 60 s from the link's
+	// making. Bytes and requests wait; connections stay open. Default:
+	// none.
+	Outage string `json:"outage,omitempty"`
+
+	// The share of paced responses on a network to cut at a random point
+	// of the body, as a percentage: the connection is reset (HTTP/1.1) or
+	// the stream (HTTP/2), never ended as a clean short body. For testing
+	// resumable downloads and retries. Default: none.
+	Reset string `json:"reset,omitempty"`
+
 	// Which responses to pace, by status and headers, with Caddy's response
 	// matcher; the others pass through untouched (latency included).
 	// Default: all.
@@ -183,7 +213,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.random == nil {
-		h.random = rand.Float64
+		h.random = newRandom()
 	}
 	o, err := h.parse(staticValue)
 	if err != nil {
@@ -232,6 +262,10 @@ func (h *Handler) Cleanup() error {
 	}
 	return err
 }
+
+// newRandom returns the source of uniform numbers in [0, 1) of a handler,
+// for percent, jitter and reset; tests make it seeded.
+var newRandom = func() func() float64 { return rand.Float64 }
 
 // sharedBudgets holds the budgets of share across config reloads, for as
 // long as a handler with share is loaded.

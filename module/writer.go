@@ -3,6 +3,7 @@ package pace
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,6 +32,9 @@ type pacedWriter struct {
 	pacer       *pacing.Pacer        // nil while the body is not paced
 	shared      *pacing.SharedBudget // the share budget the pacer draws from
 	exchange    *pacing.Exchange     // on a network: the request and response on the client's link
+	riding      bool                 // on a network, HTTP/1.1: the head goes with the body's first piece
+	cutAt       int64                // reset: the body is cut after this many bytes; -1 for never
+	cut         bool                 // reset: it was
 	started     time.Time            // when the body's pacing started
 	clock       pacing.RealClock
 }
@@ -43,6 +47,7 @@ func newPacedWriter(w http.ResponseWriter, r *http.Request, h *Handler, o *optio
 		opts:           o,
 		deadline:       deadline,
 		below:          http.NewResponseController(w),
+		cutAt:          -1,
 	}
 }
 
@@ -59,8 +64,10 @@ func (pw *pacedWriter) WriteHeader(status int) {
 		pw.ResponseWriter.WriteHeader(status)
 		return
 	}
+	paced := pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
+		status != http.StatusNoContent && status != http.StatusNotModified
 	if pw.exchange != nil {
-		if pw.err = pw.holdNetworkHead(); pw.err != nil {
+		if pw.err = pw.holdNetworkHead(paced); pw.err != nil {
 			return
 		}
 	}
@@ -69,13 +76,11 @@ func (pw *pacedWriter) WriteHeader(status int) {
 			return
 		}
 	}
-	paced := pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
-		status != http.StatusNoContent && status != http.StatusNotModified
 	if paced {
 		pw.startPacing()
 	}
 	pw.ResponseWriter.WriteHeader(status)
-	if paced {
+	if paced && !pw.riding {
 		// The head goes out now, before the first chunk's turn, so the
 		// client has the status and headers at once. Written here rather
 		// than from inside the pacer, net/http's writeHeader (a 2.8 KiB
@@ -129,6 +134,9 @@ func (pw *pacedWriter) startPacing() {
 	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 	paceMetrics.inFlight.Inc()
+	if o.reset > 0 && pw.h.random() < o.reset {
+		pw.cutAt = pw.cutPoint()
+	}
 }
 
 // head writes the head the next handler left implicit (200), as net/http
@@ -145,8 +153,20 @@ func (pw *pacedWriter) Write(p []byte) (int, error) {
 	if err := pw.head(); err != nil {
 		return 0, err
 	}
+	if pw.cut {
+		return 0, errCut
+	}
 	if pw.pacer == nil {
 		return pw.ResponseWriter.Write(p)
+	}
+	if pw.cutAt >= 0 {
+		if left := pw.cutAt - pw.pacer.Stats().Bytes; int64(len(p)) > left {
+			n, err := pw.pacer.Write(p[:left])
+			if err == nil {
+				pw.cutNow()
+			}
+			return n, err
+		}
 	}
 	return pw.pacer.Write(p)
 }
@@ -158,6 +178,16 @@ func (pw *pacedWriter) Write(p []byte) (int, error) {
 func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := pw.head(); err != nil {
 		return 0, err
+	}
+	if pw.cut {
+		return 0, errCut
+	}
+	if pw.pacer != nil && pw.cutAt >= 0 {
+		n, err := pw.pacer.ReadFrom(io.LimitReader(r, pw.cutAt-pw.pacer.Stats().Bytes))
+		if err == nil {
+			pw.cutNow()
+		}
+		return n, err
 	}
 	if pw.pacer != nil {
 		return pw.pacer.ReadFrom(r)
@@ -174,6 +204,14 @@ func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 func (pw *pacedWriter) FlushError() error {
 	if err := pw.head(); err != nil {
 		return err
+	}
+	if pw.cut { // the connection is gone: net/http's writer would crash on it
+		return errCut
+	}
+	if pw.riding {
+		if err := pw.sendHeadAlone(); err != nil {
+			return err
+		}
 	}
 	if pw.pacer != nil {
 		return pw.pacer.Flush()
@@ -204,6 +242,14 @@ func (pw *pacedWriter) close() error {
 	}
 	if pw.pacer == nil {
 		return nil
+	}
+	if pw.cutAt >= 0 { // the body ended before its cut: cut it at its end
+		pw.cutNow()
+	}
+	if pw.riding {
+		if err := pw.sendHeadAlone(); err != nil {
+			return err
+		}
 	}
 	return pw.pacer.Close()
 }
@@ -241,6 +287,8 @@ func (pw *pacedWriter) release(err error) {
 // ending says how the paced body ended, for the log.
 func (pw *pacedWriter) ending(err error, stats pacing.Stats) string {
 	switch {
+	case pw.cut:
+		return "cut by reset after " + strconv.FormatInt(stats.Bytes, 10) + " bytes"
 	case pw.req.Context().Err() != nil:
 		return "client gone"
 	case err != nil:
@@ -249,6 +297,46 @@ func (pw *pacedWriter) ending(err error, stats pacing.Stats) string {
 		return "max_duration reached, rest sent unpaced"
 	}
 	return "complete"
+}
+
+// cutPoint picks where reset cuts the body: a random byte of it, if its
+// length is known; otherwise of its first 64 KiB, or its end, whichever
+// comes first.
+func (pw *pacedWriter) cutPoint() int64 {
+	size, err := strconv.ParseInt(pw.Header().Get("Content-Length"), 10, 64)
+	if err != nil || size <= 0 {
+		size = 64 << 10
+	}
+	return int64(pw.h.random() * float64(size))
+}
+
+// cutNow cuts the response where it is, as a network that fails would: on
+// HTTP/1.1 the connection is reset (a TCP RST, so that the client cannot
+// take it for a clean end), and on HTTP/2 and HTTP/3 the stream, by
+// aborting the handler.
+func (pw *pacedWriter) cutNow() {
+	pw.pacer.Flush()
+	pw.cut, pw.cutAt = true, -1
+	paceMetrics.resets.Inc()
+	if conn, _, err := http.NewResponseController(pw.ResponseWriter).Hijack(); err == nil {
+		if tc, ok := rawConn(conn).(interface{ SetLinger(int) error }); ok {
+			tc.SetLinger(0)
+		}
+		conn.Close()
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// errCut is what writing to a response that reset cut gets, from a handler
+// that goes on (reverse_proxy's delayed flush, say).
+var errCut = errors.New("pace: the response was cut by reset")
+
+// rawConn is the connection under a TLS one.
+func rawConn(c net.Conn) net.Conn {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return tc.NetConn()
+	}
+	return c
 }
 
 // effectiveRate is bytes over elapsed, in bytes per second.
