@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
@@ -24,9 +25,11 @@ import (
 // stage, an arriving one is dropped, as from a full queue. It is not safe
 // for concurrent use.
 type stage struct {
-	rate  float64 // bytes per second; 0 for no limit
-	delay time.Duration
-	limit int
+	rate   float64 // bytes per second; 0 for no limit
+	delay  time.Duration
+	limit  int
+	loss   float64        // the share of packets dropped at random, as netem's loss
+	random func() float64 // for loss
 
 	last       time.Time   // when the last admitted packet left the rate stage
 	departures []time.Time // of the packets still in the rate stage, oldest first
@@ -35,6 +38,9 @@ type stage struct {
 // admit returns when a packet of n bytes that arrives at t is delivered, or
 // false if it is dropped.
 func (s *stage) admit(t time.Time, n int) (time.Time, bool) {
+	if s.loss > 0 && s.random() < s.loss {
+		return time.Time{}, false
+	}
 	gone := 0
 	for gone < len(s.departures) && !s.departures[gone].After(t) {
 		gone++
@@ -99,12 +105,13 @@ func (l *delayLine) writeLog(path string) error {
 
 func msSince(t0, t time.Time) float64 { return float64(t.Sub(t0)) / float64(time.Millisecond) }
 
-// set changes the link's conditions, for the next packets.
-func (l *delayLine) set(rtt time.Duration, down, up float64, limit int) {
+// set changes the link's conditions, for the next packets: loss is the
+// share of packets each way dropped at random.
+func (l *delayLine) set(rtt time.Duration, down, up float64, limit int, loss float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.down = stage{rate: down, delay: rtt / 2, limit: limit}
-	l.up = stage{rate: up, delay: rtt / 2, limit: limit}
+	l.down = stage{rate: down, delay: rtt / 2, limit: limit, loss: loss, random: rand.Float64}
+	l.up = stage{rate: up, delay: rtt / 2, limit: limit, loss: loss, random: rand.Float64}
 	l.dropped = [2]int{}
 }
 

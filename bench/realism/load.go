@@ -28,6 +28,8 @@ type loadResult struct {
 	// for, began and ended (ms from the navigation's start), to see where
 	// two setups part.
 	Timeline []timing `json:"timeline,omitempty"`
+	// For a download: the bytes arrived by each whole second.
+	BySecond []int64 `json:"by_second,omitempty"`
 }
 
 type timing struct {

@@ -26,8 +26,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
 func main() {
@@ -38,6 +41,9 @@ func main() {
 			return
 		case "probe":
 			runProbe(os.Args[2:])
+			return
+		case "fetch":
+			runFetch(os.Args[2:])
 			return
 		}
 	}
@@ -74,12 +80,13 @@ const (
 
 // A result is one load, as the results file keeps it.
 type result struct {
-	Preset string `json:"preset"`
-	Proto  string `json:"proto"`
-	Page   string `json:"page"`
-	Setup  string `json:"setup"`
-	CC     string `json:"cc"` // the link's congestion control
-	Run    int    `json:"run"`
+	Preset string  `json:"preset"`
+	Proto  string  `json:"proto"`
+	Page   string  `json:"page"`
+	Setup  string  `json:"setup"`
+	CC     string  `json:"cc"`             // the link's congestion control
+	Loss   float64 `json:"loss,omitempty"` // percent of packets lost each way
+	Run    int     `json:"run"`
 	loadResult
 }
 
@@ -93,6 +100,10 @@ func run() error {
 	out := flag.String("out", "bench/realism-last-run.jsonl", "where to keep every load's result")
 	timeline := flag.Bool("timeline", false, "keep every resource's timing in the results")
 	packets := flag.String("packets", "", "a folder to write every packet of the packet-level link's loads into, a CSV each")
+	losses := flag.String("loss", "0", "percentages of packets lost each way, for the packet-level link and pace (not Chrome's throttling, which loses none)")
+	downloads := flag.Int("downloads", 0, "and this many downloads of 1 MiB over a 100 ms, 8 Mbit/s link losing -download-loss, through the link and through pace")
+	downloadLoss := flag.Float64("download-loss", 2, "percent of packets lost each way for -downloads")
+	traceDownload := flag.Bool("trace-download", false, "and download 4 MB through pace over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
 	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic")
 	flag.Parse()
 	if *smoke {
@@ -132,7 +143,15 @@ func run() error {
 	defer n.close()
 
 	chosen := selectPresets(*presetNames)
-	if err := n.startServers(bin, site, work, chosen); err != nil {
+	var lossList []float64
+	for _, l := range strings.Split(*losses, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(l), "%"), 64)
+		if err != nil || v < 0 || v >= 100 {
+			return fmt.Errorf("-loss %q: want percentages from 0 to 100", *losses)
+		}
+		lossList = append(lossList, v)
+	}
+	if err := n.startServers(bin, site, work, chosen, lossList, *downloadLoss); err != nil {
 		return err
 	}
 	results, err := os.Create(*out)
@@ -151,34 +170,58 @@ func run() error {
 		if err := n.setCongestionControl(cc); err != nil {
 			return err
 		}
-		for _, p := range chosen {
-			n.line.set(p.rtt, p.down, p.up, 1000)
-			for _, proto := range strings.Split(*protos, ",") {
-				for _, pg := range strings.Split(*pageNames, ",") {
-					for run := 1; run <= *runs; run++ {
-						for _, setup := range strings.Split(*setups, ",") {
-							if cc != "cubic" && setup != setupLink {
-								continue // only the packet-level link has a congestion control to vary
-							}
-							url, th := n.target(setup, p, proto, pg)
-							r := result{Preset: p.name, Proto: proto, Page: pg, Setup: setup, CC: cc, Run: run}
-							if *packets != "" && setup == setupLink {
-								n.line.startLog()
-							}
-							r.loadResult = n.load(self, chromium, url, th, *timeline)
-							if *packets != "" && setup == setupLink {
-								os.MkdirAll(*packets, 0o755)
-								name := fmt.Sprintf("%s-%s-%s-%s-%d.csv", p.name, proto, pg, cc, run)
-								if err := n.line.writeLog(filepath.Join(*packets, name)); err != nil {
-									return err
+		for li, loss := range lossList {
+			for _, p := range chosen {
+				n.line.set(p.rtt, p.down, p.up, 1000, loss/100)
+				for _, proto := range strings.Split(*protos, ",") {
+					for _, pg := range strings.Split(*pageNames, ",") {
+						if pg == "" {
+							continue
+						}
+						for run := 1; run <= *runs; run++ {
+							for _, setup := range strings.Split(*setups, ",") {
+								if cc != "cubic" && setup != setupLink || loss > 0 && setup != setupLink && setup != setupPace {
+									continue // only the packet-level link has a congestion control to vary; Chrome's throttling loses nothing
 								}
+								url, th := n.target(setup, p, proto, pg, li)
+								r := result{Preset: p.name, Proto: proto, Page: pg, Setup: setup, CC: cc, Loss: loss, Run: run}
+								if *packets != "" && setup == setupLink {
+									n.line.startLog()
+								}
+								r.loadResult = n.load(self, chromium, url, th, *timeline)
+								if *packets != "" && setup == setupLink {
+									os.MkdirAll(*packets, 0o755)
+									name := fmt.Sprintf("%s-%s-%s-%s-%g-%d.csv", p.name, proto, pg, cc, loss, run)
+									if err := n.line.writeLog(filepath.Join(*packets, name)); err != nil {
+										return err
+									}
+								}
+								say("%s %s %s %-8s %s loss %g%% run %d: %.0f ms, %s, whole %v %s", p.name, proto, pg, setup, cc, loss, run, r.LoadMs, r.Protocol, r.whole(), r.Error)
+								record(r)
 							}
-							say("%s %s %s %-8s %s run %d: %.0f ms, %s, whole %v %s", p.name, proto, pg, setup, cc, run, r.LoadMs, r.Protocol, r.whole(), r.Error)
-							record(r)
 						}
 					}
 				}
 			}
+		}
+		if *downloads > 0 {
+			n.line.set(100*time.Millisecond, 1e6, 1e6, 1000, *downloadLoss/100)
+			for run := 1; run <= *downloads; run++ {
+				for _, setup := range []string{setupLink, setupPace} {
+					r := result{Preset: "100ms-8Mbit", Proto: "h1", Page: "1MiB", Setup: setup, CC: cc, Loss: *downloadLoss, Run: run}
+					r.loadResult = n.fetch(self, n.downloadURL(setup), 1<<20)
+					say("1 MiB %-4s %s loss %g%% run %d: %.0f ms %s", setup, cc, *downloadLoss, run, r.LoadMs, r.Error)
+					record(r)
+				}
+			}
+		}
+	}
+	if *traceDownload {
+		r := result{Preset: "trace", Proto: "h1", Page: "4MB", Setup: setupPace, Run: 1}
+		r.loadResult = n.fetch(self, fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", tracePort), 4_000_000)
+		record(r)
+		if err := printTraceTable(os.Stdout, r.loadResult); err != nil {
+			return err
 		}
 	}
 	printTables(os.Stdout, all)
@@ -212,45 +255,57 @@ func findChromium() (string, error) {
 	return "", fmt.Errorf("no Chromium (apt-get install chromium)")
 }
 
+var began = time.Now()
+
 func say(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "== "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "== %4.0fs "+format+"\n", append([]any{time.Since(began).Seconds()}, args...)...)
 }
 
 // printTables prints, for every congestion control, page, protocol and
 // preset, the median load time of each setup and the ratios that say how
 // faithful each is.
 func printTables(w io.Writer, all []result) {
-	type cell struct{ preset, proto, page, setup, cc string }
+	type cell struct {
+		preset, proto, page, setup, cc string
+		loss                           float64
+	}
 	medians := map[cell]float64{}
 	var loads = map[cell][]float64{}
 	for _, r := range all {
-		c := cell{r.Preset, r.Proto, r.Page, r.Setup, r.CC}
+		if r.CC == "" {
+			continue // not a load through a preset (the trace download)
+		}
+		c := cell{r.Preset, r.Proto, r.Page, r.Setup, r.CC, r.Loss}
 		loads[c] = append(loads[c], r.LoadMs)
 	}
 	for c, ms := range loads {
 		slices.Sort(ms)
 		medians[c] = ms[len(ms)/2]
 	}
-	ccs := uniq(all, func(r result) string { return r.CC })
+	ccs := slices.DeleteFunc(uniq(all, func(r result) string { return r.CC }), func(cc string) bool { return cc == "" })
+	losses := uniq(all, func(r result) string { return strconv.FormatFloat(r.Loss, 'g', -1, 64) })
 	for _, cc := range ccs {
-		fmt.Fprintf(w, "\nLoad-event time, median of each cell; the packet-level link with %s:\n\n", cc)
-		fmt.Fprintln(w, "| page | protocol | preset | packet-level link | `pace <preset>` | Chrome's throttling | `pace`, `model devtools` | pace / link | Chrome / link | devtools / Chrome |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
-		for _, page := range uniq(all, func(r result) string { return r.Page }) {
-			for _, proto := range uniq(all, func(r result) string { return r.Proto }) {
-				for _, p := range uniq(all, func(r result) string { return r.Preset }) {
-					get := func(setup string) float64 {
-						if setup != setupLink {
-							return medians[cell{p, proto, page, setup, "cubic"}]
+		fmt.Fprintf(w, "\nLoad-event time (for 1MiB, the download's time), median of each cell; the packet-level link with %s:\n\n", cc)
+		fmt.Fprintln(w, "| page | protocol | preset | loss | packet-level link | `pace <preset>` | Chrome's throttling | `pace`, `model devtools` | pace / link | Chrome / link | devtools / Chrome |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, lossText := range losses {
+			loss, _ := strconv.ParseFloat(lossText, 64)
+			for _, page := range uniq(all, func(r result) string { return r.Page }) {
+				for _, proto := range uniq(all, func(r result) string { return r.Proto }) {
+					for _, p := range uniq(all, func(r result) string { return r.Preset }) {
+						get := func(setup string) float64 {
+							if setup != setupLink {
+								return medians[cell{p, proto, page, setup, "cubic", loss}]
+							}
+							return medians[cell{p, proto, page, setup, cc, loss}]
 						}
-						return medians[cell{p, proto, page, setup, cc}]
+						link, pace, chrome, dt := get(setupLink), get(setupPace), get(setupChrome), get(setupDevTools)
+						if link == 0 && pace == 0 && chrome == 0 && dt == 0 {
+							continue
+						}
+						fmt.Fprintf(w, "| %s | %s | %s | %s%% | %s | %s | %s | %s | %s | %s | %s |\n", page, proto, p, lossText,
+							secs(link), secs(pace), secs(chrome), secs(dt), ratio(pace, link), ratio(chrome, link), ratio(dt, chrome))
 					}
-					link, pace, chrome, dt := get(setupLink), get(setupPace), get(setupChrome), get(setupDevTools)
-					if link == 0 && pace == 0 && chrome == 0 && dt == 0 {
-						continue
-					}
-					fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", page, proto, p,
-						secs(link), secs(pace), secs(chrome), secs(dt), ratio(pace, link), ratio(chrome, link), ratio(dt, chrome))
 				}
 			}
 		}
@@ -291,4 +346,25 @@ func readResult(out []byte) (loadResult, error) {
 		}
 	}
 	return r, fmt.Errorf("no result in %q", out)
+}
+
+// printTraceTable compares what a download over switchingTrace had by every
+// second with what the trace carries by then, in payload (1448 bytes of
+// every 1500-byte packet).
+func printTraceTable(w io.Writer, r loadResult) error {
+	if r.Error != "" {
+		return fmt.Errorf("the trace download: %s", r.Error)
+	}
+	tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n4 MB through `pace { rtt 40ms; trace … }`, 2 and 20 Mbit/s in turn every 3 s (%.1f s in all):\n\n", r.LoadMs/1000)
+	fmt.Fprintln(w, "| second | arrived | the trace carries | off |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for i, got := range r.BySecond {
+		capacity := float64(tr.Opportunities(time.Duration(i+1)*time.Second)) * pacing.SegmentSize
+		fmt.Fprintf(w, "| %d | %d | %.0f | %+.1f%% |\n", i+1, got, capacity, (float64(got)/capacity-1)*100)
+	}
+	return nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -123,19 +125,28 @@ var protoIndex = map[string]int{"h1": 1, "h2": 2}
 
 var setupIndex = map[string]int{setupPace: 1, setupChrome: 2, setupDevTools: 3}
 
-// port is where a loopback setup serves a preset over a protocol.
-func port(p preset, setup, proto string) int {
+// port is where a loopback setup serves a preset over a protocol, at the
+// loss of the given index in the run's list.
+func port(p preset, setup, proto string, loss int) int {
 	for i, q := range presets {
 		if q.name == p.name {
-			return 9000 + i*100 + setupIndex[setup]*10 + protoIndex[proto]
+			return 10000 + loss*1000 + i*100 + setupIndex[setup]*10 + protoIndex[proto]
 		}
 	}
 	panic(p.name)
 }
 
+// The downloads' servers, plain HTTP: behind the link, pace's, and pace's
+// with a trace.
+const (
+	downloadLinkPort = 8480
+	downloadPacePort = 9980
+	tracePort        = 9981
+)
+
 // startServers starts the Caddy behind the packet-level link, in the
 // server's namespace, and the Caddy of the loopback setups, in the client's.
-func (n *namespaces) startServers(bin, site, work string, chosen []preset) error {
+func (n *namespaces) startServers(bin, site, work string, chosen []preset, losses []float64, downloadLoss float64) error {
 	global := func(ports []int) string {
 		var b strings.Builder
 		b.WriteString("{\n\tadmin off\n\tlocal_certs\n\tskip_install_trust\n\tlog {\n\t\tlevel ERROR\n\t}\n")
@@ -149,24 +160,42 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset) error
 		b.WriteString("}\n")
 		return b.String()
 	}
-	site = "\ttls internal\n\troot * " + site + "\n"
-	serverConfig := global([]int{8441, 8442}) + fmt.Sprintf("https://%s:8441, https://%s:8442 {\n%s\tfile_server\n}\n", serverAddr, serverAddr, site)
+	root := "\troot * " + site + "\n"
+	site = "\ttls internal\n" + root
+	serverConfig := global([]int{8441, 8442}) + fmt.Sprintf("https://%s:8441, https://%s:8442 {\n%s\tfile_server\n}\n", serverAddr, serverAddr, site) +
+		fmt.Sprintf("http://%s:%d {\n%s\tfile_server\n}\n", serverAddr, downloadLinkPort, root)
 
 	var ports []int
 	var sites strings.Builder
-	for _, p := range chosen {
-		for setup, pace := range map[string]string{
-			setupPace:     "\tpace " + p.name + "\n",
-			setupChrome:   "",
-			setupDevTools: "\tpace {\n\t\tpreset " + p.name + "\n\t\tmodel devtools\n\t}\n",
-		} {
-			for proto := range protoIndex {
-				port := port(p, setup, proto)
-				ports = append(ports, port)
-				fmt.Fprintf(&sites, "https://127.0.0.1:%d {\n%s%s\tfile_server\n}\n", port, site, pace)
+	for li, loss := range losses {
+		for _, p := range chosen {
+			lossLine := ""
+			if loss > 0 {
+				lossLine = fmt.Sprintf("\t\tloss %g%%\n", loss)
+			}
+			for setup, pace := range map[string]string{
+				setupPace:     "\tpace {\n\t\tpreset " + p.name + "\n" + lossLine + "\t}\n",
+				setupChrome:   "",
+				setupDevTools: "\tpace {\n\t\tpreset " + p.name + "\n\t\tmodel devtools\n\t}\n",
+			} {
+				if loss > 0 && setup != setupPace {
+					continue
+				}
+				for proto := range protoIndex {
+					port := port(p, setup, proto, li)
+					ports = append(ports, port)
+					fmt.Fprintf(&sites, "https://127.0.0.1:%d {\n%s%s\tfile_server\n}\n", port, site, pace)
+				}
 			}
 		}
 	}
+	fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt 100ms\n\t\trate 8Mbit\n\t\tupload_rate 8Mbit\n\t\tloss %g%%\n\t}\n\tfile_server\n}\n",
+		downloadPacePort, root, downloadLoss)
+	traceFile := filepath.Join(work, "switching.trace")
+	if err := os.WriteFile(traceFile, []byte(switchingTrace()), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt 40ms\n\t\ttrace %s\n\t}\n\tfile_server\n}\n", tracePort, root, traceFile)
 	clientConfig := global(ports) + sites.String()
 
 	for _, s := range []struct {
@@ -201,12 +230,12 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset) error
 
 // target is the URL of a page in a setup, and the throttling Chromium
 // applies to it.
-func (n *namespaces) target(setup string, p preset, proto, page string) (string, throttle) {
+func (n *namespaces) target(setup string, p preset, proto, page string, loss int) (string, throttle) {
 	file := page + ".html"
 	if setup == setupLink {
 		return fmt.Sprintf("https://%s:%d/%s", serverAddr, 8440+protoIndex[proto], file), throttle{}
 	}
-	url := fmt.Sprintf("https://127.0.0.1:%d/%s", port(p, setup, proto), file)
+	url := fmt.Sprintf("https://127.0.0.1:%d/%s", port(p, setup, proto, loss), file)
 	if setup == setupChrome {
 		return url, throttle{latency: p.latency, down: p.dtDown, up: p.dtUp, configured: true}
 	}
@@ -215,19 +244,79 @@ func (n *namespaces) target(setup string, p preset, proto, page string) (string,
 
 // load loads a page once in Chromium, in the client's namespace.
 func (n *namespaces) load(self, chromium, url string, th throttle, timeline bool) loadResult {
-	args := []string{"netns", "exec", clientNS, self, "load", "-url", url, "-chromium", chromium, "-timeline=" + strconv.FormatBool(timeline)}
+	args := []string{"load", "-url", url, "-chromium", chromium, "-timeline=" + strconv.FormatBool(timeline)}
 	if th.configured {
 		args = append(args, "-latency", th.latency.String(), "-down", strconv.FormatFloat(th.down, 'f', -1, 64), "-up", strconv.FormatFloat(th.up, 'f', -1, 64))
 	}
-	out, err := exec.Command("ip", args...).Output()
+	return n.inClient(self, args...)
+}
+
+// inClient runs this program in the client's namespace with args (load or
+// fetch), and returns the result it prints.
+func (n *namespaces) inClient(self string, args ...string) loadResult {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", clientNS, self}, args...)...).Output()
 	if err != nil {
-		return loadResult{Error: fmt.Sprintf("load: %v", err)}
+		return loadResult{Error: fmt.Sprintf("%s: %v", args[0], err)}
 	}
 	r, err := readResult(out)
 	if err != nil {
 		return loadResult{Error: err.Error()}
 	}
 	return r
+}
+
+// downloadURL is the 1 MiB file behind the link, or behind pace.
+func (n *namespaces) downloadURL(setup string) string {
+	if setup == setupLink {
+		return fmt.Sprintf("http://%s:%d/mib.bin", serverAddr, downloadLinkPort)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/mib.bin", downloadPacePort)
+}
+
+// fetch downloads a file once, on a new connection, in the client's
+// namespace, and returns how long it took as a load's time.
+func (n *namespaces) fetch(self, url string, size int64) loadResult {
+	return n.inClient(self, "fetch", "-url", url, "-size", strconv.FormatInt(size, 10))
+}
+
+// runFetch is `realism fetch`: one download on a new connection, whose time
+// and size it prints as a load's result, and what had arrived at every
+// second.
+func runFetch(args []string) {
+	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
+	url := fs.String("url", "", "what to download")
+	size := fs.Int64("size", 1<<20, "its size")
+	fs.Parse(args)
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DisableCompression: true}}
+	start := time.Now()
+	var r loadResult
+	resp, err := client.Get(*url)
+	if err == nil {
+		var n int64
+		buf := make([]byte, 64<<10)
+		for {
+			m, rerr := resp.Body.Read(buf)
+			for len(r.BySecond) < int(time.Since(start)/time.Second) {
+				r.BySecond = append(r.BySecond, n)
+			}
+			n += int64(m)
+			if rerr != nil {
+				if rerr != io.EOF {
+					err = rerr
+				}
+				break
+			}
+		}
+		resp.Body.Close()
+		if err == nil && n != *size {
+			err = fmt.Errorf("%d bytes, want %d", n, *size)
+		}
+	}
+	r.LoadMs = float64(time.Since(start)) / float64(time.Millisecond)
+	if err != nil {
+		r.Error = err.Error()
+	}
+	json.NewEncoder(os.Stdout).Encode(r)
 }
 
 // runProbe is `realism probe`: it waits until a URL answers, for a minute.

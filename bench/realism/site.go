@@ -103,8 +103,10 @@ func writeSite(dir string) error {
 ` + imgs.String() + `</body></html>
 `)
 
-	// download.html
+	// download.html, and a 1 MiB file for -downloads
 	files["img/big.png"] = noisePNG(rng, 2_000_000)
+	files["mib.bin"] = randomBytes(rng, 1<<20)
+	files["fourmb.bin"] = randomBytes(rng, 4_000_000)
 	files["download.html"] = []byte(`<!doctype html>
 <html><head><meta charset="utf-8"><title>download</title></head>
 <body data-rules="0" data-scripts="0"><img src="img/big.png" alt=""></body></html>
@@ -139,7 +141,7 @@ func belongsTo(name, page string) bool {
 		return name == "download.html" || name == "img/big.png"
 	}
 	return !strings.HasPrefix(name, "small") && !strings.HasPrefix(name, "download") &&
-		!strings.HasPrefix(name, "img/s") && name != "img/big.png"
+		!strings.HasPrefix(name, "img/s") && name != "img/big.png" && !strings.HasSuffix(name, ".bin")
 }
 
 // pad adds a comment to text so that it weighs size bytes.
@@ -202,4 +204,22 @@ func padPNG(img []byte, size int) []byte {
 	binary.BigEndian.PutUint32(chunk[8+fill:], crc32.ChecksumIEEE(chunk[4:8+fill]))
 	out := append(append(append([]byte(nil), img[:len(img)-12]...), chunk...), iend...)
 	return out
+}
+
+// switchingTrace is a trace in Mahimahi's format whose capacity switches
+// between 2 and 20 Mbit/s every 3 s, for 30 s: each millisecond's
+// opportunities are what its rate carries in it, the fractions carried over.
+func switchingTrace() string {
+	var b strings.Builder
+	owed := 0.0
+	for ms := int64(0); ms < 30_000; ms++ {
+		rate := 2e6 / 8
+		if ms/3000%2 == 1 {
+			rate = 20e6 / 8
+		}
+		for owed += rate / 1000 / 1500; owed >= 1; owed-- {
+			fmt.Fprintln(&b, ms+1)
+		}
+	}
+	return b.String()
 }
