@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,11 +45,14 @@ type Network struct {
 	// For Outage out of every OutageEvery, the link carries nothing, both
 	// ways.
 	Outage, OutageEvery time.Duration
+	// Offline, the link carries nothing at all until its conditions
+	// change.
+	Offline bool
 }
 
 // way is one way of the network: down, or up.
 func (n *Network) way(down bool) way {
-	w := way{rate: n.Up, trace: n.UpTrace, outage: n.Outage, every: n.OutageEvery}
+	w := way{rate: n.Up, trace: n.UpTrace, outage: n.Outage, every: n.OutageEvery, offline: n.Offline}
 	if down {
 		w.rate, w.trace = n.Down, n.DownTrace
 	}
@@ -87,23 +91,35 @@ func NewConn(opened time.Time) *Conn {
 
 // A Link is the link between one client and the server, under one Network:
 // a way down and a way up, each shared by all the client's connections and
-// exchanges. It is safe for concurrent use.
+// exchanges. Its conditions may change while it carries streams
+// (SetNetwork). It is safe for concurrent use.
 type Link struct {
-	net      Network
+	net      atomic.Pointer[Network]
 	down, up pipe
 }
 
 // NewLink returns a link under net, idle at now, when its traces and
 // outages start.
 func NewLink(net Network, now time.Time) *Link {
-	l := &Link{net: net}
+	l := &Link{}
+	l.net.Store(&net)
 	l.down = newPipe(net.way(true), now, rand.Float64)
 	l.up = newPipe(net.way(false), now, rand.Float64)
 	return l
 }
 
 // Network returns the link's conditions.
-func (l *Link) Network() Network { return l.net }
+func (l *Link) Network() Network { return *l.net.Load() }
+
+// SetNetwork changes the link's conditions from now on, for the streams it
+// carries too: what was booked on it goes as it was, and the next pieces
+// go at the new rates, after the new round trip (a stream's model stays
+// the one it began under). A trace and outages start again at now.
+func (l *Link) SetNetwork(net Network, now time.Time) {
+	l.net.Store(&net)
+	l.down.setWay(net.way(true), now)
+	l.up.setWay(net.way(false), now)
+}
 
 // drained reports whether the link has carried all that was booked on it by
 // now, so that forgetting it and making a new one changes nothing.
@@ -134,7 +150,7 @@ type Exchange struct {
 func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
 	x := &Exchange{link: l, sent: now, Down: l.stream(&l.down, conn), Up: l.stream(&l.up, conn)}
 	x.Up.next = now
-	if l.net.Model != LinkModel || conn == nil {
+	if l.net.Load().Model != LinkModel || conn == nil {
 		return x
 	}
 	conn.hsMu.Lock()
@@ -151,13 +167,11 @@ func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
 // stream returns a stream on one way of the link, through conn's window
 // that way under LinkModel.
 func (l *Link) stream(p *pipe, conn *Conn) *Stream {
-	rate := p.way.meanRate()
-	s := &Stream{pipe: p, rate: rate, burst: PieceSize(rate)}
-	if l.net.Model != LinkModel {
-		s.cost, s.burst = wholePackets, devToolsPiece(rate)
+	s := &Stream{link: l, pipe: p, cost: wholePackets}
+	if l.net.Load().Model != LinkModel {
 		return s
 	}
-	s.rtt, s.delay, s.cost = l.net.RTT, l.net.RTT/2, segmentHeaders
+	s.cost = segmentHeaders
 	if conn != nil {
 		s.conn, s.win = conn, &conn.down
 		if p == &l.up {
@@ -180,8 +194,9 @@ const (
 // for TLS the client's flight up and the server's down (and one more round
 // trip for TLS 1.2), each on the link.
 func (l *Link) handshake(conn *Conn, handshakes int) time.Time {
-	t := conn.opened.Add(l.net.RTT) // SYN and SYN-ACK; the client sends with its ACK
-	if handshakes < 2 {
+	rtt := l.net.Load().RTT
+	t := conn.opened.Add(rtt) // SYN and SYN-ACK; the client sends with its ACK
+	if handshakes < 2 || l.net.Load().Offline {
 		return t
 	}
 	up, down := l.stream(&l.up, conn), l.stream(&l.down, conn)
@@ -189,17 +204,18 @@ func (l *Link) handshake(conn *Conn, handshakes int) time.Time {
 	t = t.Add(up.Reserve(t, TLSClientFlight)) // at the server
 	down.next = t
 	t = t.Add(down.Reserve(t, TLSServerFlight)) // back at the client
-	return t.Add(time.Duration(handshakes-2) * l.net.RTT)
+	return t.Add(time.Duration(handshakes-2) * rtt)
 }
 
 // HeadFloor is the earliest the response's head may reach the client under
 // DevToolsModel: Latency after the request was sent, its body included. It
 // is zero under LinkModel, where the head travels Down like the body.
 func (x *Exchange) HeadFloor() time.Time {
-	if x.link.net.Model != DevToolsModel {
+	net := x.link.net.Load()
+	if net.Model != DevToolsModel {
 		return time.Time{}
 	}
-	return later(x.sent, x.Up.arrived).Add(x.link.net.Latency)
+	return later(x.sent, x.Up.arrived).Add(net.Latency)
 }
 
 // devToolsPiece is what a Stream books at once under DevToolsModel: 10 ms
@@ -226,15 +242,12 @@ func PieceSize(rate float64) int {
 // client's streams in the order they are booked, and then arrives half a
 // round trip later. It is the Pacer's and the Reader's Limiter.
 type Stream struct {
-	pipe  *pipe
-	rate  float64
-	burst int
-	conn  *Conn   // nil: no window (DevToolsModel)
-	win   *window // conn's window this way
-	rtt   time.Duration
-	delay time.Duration // from leaving the link to arriving: half the RTT
-	cost  costing       // what bytes cost on the link
-	sent  int           // bytes booked so far
+	link *Link
+	pipe *pipe
+	conn *Conn   // nil: no window (DevToolsModel)
+	win  *window // conn's window this way
+	cost costing // what bytes cost on the link: its model's way of counting
+	sent int     // bytes booked so far
 
 	// next is when the stream's next piece may start on the link: where
 	// its last one ended, moved on by the time its source was idle since.
@@ -248,17 +261,37 @@ type Stream struct {
 // connection's window has less room, what it has room for (at least a
 // segment), so that a new connection's first round trip is full.
 func (s *Stream) Burst() int {
+	burst := s.piece()
 	if s.win == nil {
-		return s.burst
+		return burst
 	}
 	s.conn.mu.Lock()
 	room := s.win.room()
 	s.conn.mu.Unlock()
-	return min(s.burst, max(room, SegmentSize))
+	return min(burst, max(room, SegmentSize))
+}
+
+// piece is what the stream books at once at the link's rate now.
+func (s *Stream) piece() int {
+	if s.cost == wholePackets {
+		return devToolsPiece(s.Rate())
+	}
+	return PieceSize(s.Rate())
 }
 
 // Rate is the link's rate this way, in bytes per second (0: no limit).
-func (s *Stream) Rate() float64 { return s.rate }
+func (s *Stream) Rate() float64 { return s.pipe.meanRate() }
+
+// rtt is the link's round-trip time, under the link model (DevTools' knows
+// none), and delay half of it: from leaving the link to arriving.
+func (s *Stream) rtt() time.Duration {
+	if s.cost != segmentHeaders {
+		return 0
+	}
+	return s.link.net.Load().RTT
+}
+
+func (s *Stream) delay() time.Duration { return s.rtt() / 2 }
 
 // idle moves the stream's next piece on by d, the time its source took: a
 // source that pauses earns no credit on the link.
@@ -266,6 +299,24 @@ func (s *Stream) idle(d time.Duration) {
 	if d >= minIdle && !s.next.IsZero() {
 		s.next = s.next.Add(d)
 	}
+}
+
+// resume tells the stream that its source, which had nothing for d,
+// handed over its next bytes at now: a client uploading, or either side of
+// an upgraded connection, which keep their own time. The bytes leave no
+// sooner than now. (A Pacer's source is held back by the link, and idle
+// counts its pauses from there.)
+func (s *Stream) resume(d time.Duration, now time.Time) {
+	if d >= minIdle {
+		s.Resume(now)
+	}
+}
+
+// Resume tells the stream that its source had nothing to send before now,
+// such as the client of an upgraded connection, which sends once it has the
+// server's answer: its next bytes leave no sooner.
+func (s *Stream) Resume(now time.Time) {
+	s.next = later(s.next, now)
 }
 
 // minIdle is the shortest pause of a source that the link sees: a server's
@@ -281,7 +332,7 @@ func (s *Stream) ready(now time.Time) time.Time {
 	if s.next.IsZero() {
 		s.next = now
 	}
-	return later(s.next, now.Add(-s.delay-maxCatchUp))
+	return later(s.next, now.Add(-s.delay()-maxCatchUp))
 }
 
 // Open returns how long to wait until the connection's window lets n more
@@ -289,38 +340,49 @@ func (s *Stream) ready(now time.Time) time.Time {
 // that a connection in slow start holds no place on the link that another
 // connection could use.
 func (s *Stream) Open(now time.Time, n int) time.Duration {
+	if s.pipe.isOffline() {
+		return offlinePoll
+	}
 	if s.win == nil {
 		return 0
 	}
 	s.conn.mu.Lock()
-	t := s.win.open(s.ready(now), n+s.riding, s.rtt)
+	t := s.win.open(s.ready(now), n+s.riding, s.rtt())
 	s.conn.mu.Unlock()
-	return max(t.Add(s.delay).Sub(now), 0)
+	return max(t.Add(s.delay()).Sub(now), 0)
 }
+
+// offlinePoll is how often a stream on an offline link looks whether it is
+// back: within this of a change, it goes on.
+const offlinePoll = 50 * time.Millisecond
 
 // Reserve books n bytes (at most Burst) due at now and returns how long to
 // wait until they have arrived.
 func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	ready := s.ready(now)
+	rtt, delay := s.rtt(), s.delay()
 	n, s.riding = n+s.riding, 0 // a head riding with this piece, in its packets
 	cost := s.cost.of(s.sent, n)
 	s.sent += n
+	if s.pipe.carried != nil {
+		s.pipe.carried.Add(int64(n))
+	}
 	if s.win != nil {
 		s.conn.mu.Lock()
 		defer s.conn.mu.Unlock()
-		ready = s.win.open(ready, n, s.rtt)
+		ready = s.win.open(ready, n, rtt)
 	}
 	start, end := s.pipe.book(ready, cost)
-	arrived := end.Add(s.delay)
+	arrived := end.Add(delay)
 	lost, first := s.pipe.lose(packets(n))
 	var resent time.Time // when the lost packets' retransmission is acknowledged
 	if lost > 0 {
-		arrived, resent = s.recover(end, s.tail(n, first), lost)
+		arrived, resent = s.recover(end, s.tail(n, first), lost, rtt)
 	}
 	if s.win != nil {
 		// The packets that arrived are acknowledged as they come (SACK);
 		// the lost ones once sent again.
-		s.win.sent(ready, start.Add(s.rtt), end.Add(s.rtt), n, lost, resent)
+		s.win.sent(ready, start.Add(rtt), end.Add(rtt), n, lost, resent)
 		// In order: nothing the connection sends after a lost packet
 		// arrives before it does.
 		arrived = later(arrived, s.win.blocked)
@@ -355,7 +417,7 @@ func (s *Stream) ahead(n int) { s.after = n }
 // follow it in the piece, and the source has handed over nothing after it,
 // in a piece shorter than the stream's burst.
 func (s *Stream) tail(n, first int) bool {
-	return packets(n)-first-1 < 3 && s.after == 0 && n < s.burst
+	return packets(n)-first-1 < 3 && s.after == 0 && n < s.piece()
 }
 
 // recover returns when a piece that the link carried by end, lost of its
@@ -365,10 +427,10 @@ func (s *Stream) tail(n, first int) bool {
 // after a probe timeout of two round trips, at least a minimum
 // retransmission timeout. It sends the lost packets again, which take their
 // time on the link, and halves its window.
-func (s *Stream) recover(end time.Time, tail bool, lost int) (arrived, acked time.Time) {
-	seen := end.Add(s.rtt)
+func (s *Stream) recover(end time.Time, tail bool, lost int, rtt time.Duration) (arrived, acked time.Time) {
+	seen := end.Add(rtt)
 	if tail {
-		seen = end.Add(max(2*s.rtt, minRTO))
+		seen = end.Add(max(2*rtt, minRTO))
 	}
 	// The retransmission takes its share of the link now, behind the piece,
 	// rather than a place booked ahead at seen, which would leave the link
@@ -376,9 +438,9 @@ func (s *Stream) recover(end time.Time, tail bool, lost int) (arrived, acked tim
 	start, end := s.pipe.book(end, float64(lost*PacketSize))
 	again := seen.Add(end.Sub(start))
 	if s.win != nil {
-		s.win.lost(seen, again.Add(s.rtt))
+		s.win.lost(seen, again.Add(rtt))
 	}
-	return again.Add(s.delay), again.Add(s.rtt)
+	return again.Add(rtt / 2), again.Add(rtt)
 }
 
 // A costing says what a stream's bytes cost on its link.
@@ -425,8 +487,9 @@ type Links struct {
 }
 
 type linkKey struct {
-	key string
-	net Network
+	key  string
+	name string  // a named network's: its links are its clients', whatever its conditions
+	net  Network // an unnamed network's conditions
 }
 
 // A HeldLink is a Link held in Links for the exchanges that use it.
@@ -440,5 +503,30 @@ func NewLinks(max int) *Links {
 // Acquire returns the link under net for key, for one exchange, which must
 // hand it back with Release when it ends.
 func (ls *Links) Acquire(key string, net Network, now time.Time) *HeldLink {
-	return ls.acquire(linkKey{heldKey(key), net}, now, func() *Link { return NewLink(net, now) })
+	return ls.acquire(linkKey{key: heldKey(key), net: net}, now, func() *Link { return NewLink(net, now) })
+}
+
+// A Tally counts the payload bytes that links carry, down and up.
+type Tally struct{ Down, Up atomic.Int64 }
+
+// AcquireNamed returns the link of the network called name for key, made
+// under net if it is new, and counting what it carries in tally. The link is
+// the same whatever the network's conditions: changing them is
+// SetNetwork's (Named finds the links).
+func (ls *Links) AcquireNamed(key, name string, net Network, tally *Tally, now time.Time) *HeldLink {
+	return ls.acquire(linkKey{key: heldKey(key), name: name}, now, func() *Link {
+		l := NewLink(net, now)
+		l.down.carried, l.up.carried = &tally.Down, &tally.Up
+		return l
+	})
+}
+
+// Named calls f for every link of the network called name, and for how
+// many exchanges use it.
+func (ls *Links) Named(name string, f func(l *Link, exchanges int)) {
+	ls.each(func(k linkKey, l *Link, streams int) {
+		if k.name == name {
+			f(l, streams)
+		}
+	})
 }

@@ -28,6 +28,12 @@ type arrival struct {
 // simulate runs senders as concurrent Pacers on a fake clock, the one that
 // wakes first going first, until each has sent all its bytes.
 func simulate(senders ...*sender) {
+	simulateUntil(time.Time{}, senders...)
+}
+
+// simulateUntil is simulate that stops before any sender wakes after until
+// (never, if zero), to be called again to go on.
+func simulateUntil(until time.Time, senders ...*sender) {
 	for {
 		var s *sender
 		for _, c := range senders {
@@ -35,7 +41,7 @@ func simulate(senders ...*sender) {
 				s = c
 			}
 		}
-		if s == nil {
+		if s == nil || !until.IsZero() && s.wake.After(until) {
 			return
 		}
 		now, n := s.wake, min(s.left, s.lim.Burst())
@@ -362,6 +368,35 @@ func TestLinksAreOnePerClientAndNetwork(t *testing.T) {
 	}
 }
 
+func TestANamedNetworksLinksAreOnePerClientWhateverItsConditions(t *testing.T) {
+	links := NewLinks(100)
+	var tally Tally
+	slow, fast := Network{RTT: ms(150), Down: 200_000}, Network{RTT: ms(60), Down: 1_125_000}
+	a := links.AcquireNamed("10.0.0.1", "lab", slow, &tally, t0)
+	b := links.AcquireNamed("10.0.0.1", "lab", fast, &tally, t0)
+	c := links.AcquireNamed("10.0.0.1", "other", slow, &tally, t0)
+	d := links.Acquire("10.0.0.1", slow, t0)
+	if a != b || a == c || a == d || b.Value.Network() != slow {
+		t.Fatal("a named network's links are not one per client, made under the conditions of the first")
+	}
+	var seen []int
+	links.Named("lab", func(l *Link, exchanges int) {
+		if l != a.Value {
+			t.Errorf("Named(lab) visited another network's link")
+		}
+		seen = append(seen, exchanges)
+	})
+	if len(seen) != 1 || seen[0] != 2 {
+		t.Errorf("Named(lab) saw exchanges %v, want [2]", seen)
+	}
+	x := a.Value.Open(nil, 0, t0)
+	x.Down.Reserve(t0, 10_000)
+	x.Up.Reserve(t0, 300)
+	if tally.Down.Load() != 10_000 || tally.Up.Load() != 300 {
+		t.Errorf("tally %d down, %d up, want 10,000 and 300", tally.Down.Load(), tally.Up.Load())
+	}
+}
+
 func TestLinksStayBoundedUnderTenThousandClients(t *testing.T) {
 	const max, clients = 1000, 10000
 	links := NewLinks(max)
@@ -385,4 +420,48 @@ func TestLinksStayBoundedUnderTenThousandClients(t *testing.T) {
 	// A long key costs no more than a short one.
 	links.Release(links.Acquire(strings.Repeat("x", 1<<20), net, t0), t0)
 	checkKeysBounded(t, &links.pool, func(k linkKey) string { return k.key })
+}
+
+func TestALinksConditionsChangeForItsStreamsInFlight(t *testing.T) {
+	// A download at 100,000 B/s; at 2 s the link goes to 1,000,000 B/s and
+	// a round trip of 20 ms: the next pieces come ten times as fast.
+	link := NewLink(Network{RTT: ms(100), Down: 100_000}, t0)
+	s := &sender{lim: link.Open(nil, 0, t0).Down, left: 1_000_000, wake: t0}
+	simulateUntil(t0.Add(2*time.Second), s)
+	link.SetNetwork(Network{RTT: ms(20), Down: 1_000_000}, t0.Add(2*time.Second))
+	simulate(s)
+	rate := func(from, to time.Duration) float64 {
+		return float64(s.by(t0.Add(to))-s.by(t0.Add(from))) / (to - from).Seconds()
+	}
+	slow, fast := rate(500*time.Millisecond, 1900*time.Millisecond), rate(2200*time.Millisecond, 2800*time.Millisecond)
+	t.Logf("%.0f B/s before the change, %.0f B/s after", slow, fast)
+	if slow > 100_000 || slow < 90_000 || fast > 1_000_000 || fast < 900_000 {
+		t.Errorf("%.0f B/s before and %.0f after, want the link's payload rates, 96,533 and 965,333", slow, fast)
+	}
+}
+
+func TestAnOfflineLinkStallsItsStreamsAndResumes(t *testing.T) {
+	// Offline from 1 s to 3 s: nothing arrives in between (but the pieces
+	// already on their way), and the download goes on within a poll of
+	// the link coming back, with nothing lost.
+	net := Network{RTT: ms(100), Down: 100_000}
+	link := NewLink(net, t0)
+	s := &sender{lim: link.Open(NewConn(t0), 1, t0).Down, left: 400_000, wake: t0}
+	simulateUntil(t0.Add(time.Second), s)
+	offline := net
+	offline.Offline = true
+	link.SetNetwork(offline, t0.Add(time.Second))
+	simulateUntil(t0.Add(3*time.Second), s)
+	during := s.by(t0.Add(3*time.Second)) - s.by(t0.Add(time.Second+ms(100)))
+	link.SetNetwork(net, t0.Add(3*time.Second))
+	simulate(s)
+	if during != 0 {
+		t.Errorf("%d bytes arrived while the link was offline", during)
+	}
+	if next := s.by(t0.Add(3*time.Second + offlinePoll + ms(100))); next == s.by(t0.Add(3*time.Second)) {
+		t.Errorf("nothing arrived within %v of the link coming back", offlinePoll+ms(100))
+	}
+	if s.sent != 400_000 {
+		t.Errorf("%d bytes sent, want 400,000", s.sent)
+	}
 }

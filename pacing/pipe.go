@@ -3,11 +3,13 @@ package pacing
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // A way is what one way of a link can carry, and how it fails.
 type way struct {
+	offline       bool    // it carries nothing
 	rate          float64 // bytes per second; 0 for no limit, unless trace
 	trace         *Trace  // the capacity over time, in place of rate
 	outage, every time.Duration
@@ -24,6 +26,8 @@ type pipe struct {
 	epoch  time.Time // when the trace and the outages start: the link's making
 	random func() float64
 
+	carried *atomic.Int64 // counts the payload bytes booked on it, if not nil
+
 	mu sync.Mutex
 	// At a rate, the pipe has carried all that was booked at since +
 	// booked/rate, kept apart so that many small pieces add up without
@@ -39,6 +43,34 @@ type pipe struct {
 
 func newPipe(w way, epoch time.Time, random func() float64) pipe {
 	return pipe{way: w, epoch: epoch, random: random, since: epoch, k: -1}
+}
+
+// setWay changes what the pipe carries from now on: what was booked goes
+// as it was, and a trace and outages start again at now.
+func (p *pipe) setWay(w way, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.way.trace == nil && p.way.rate > 0 {
+		p.since, p.booked = later(p.free(), now), 0
+	} else {
+		p.since, p.booked = now, 0
+	}
+	p.way, p.epoch, p.k, p.used = w, now, -1, 0
+}
+
+// isOffline reports whether the pipe carries nothing now.
+func (p *pipe) isOffline() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.way.offline
+}
+
+// meanRate is the pipe's rate now, in bytes per second: its trace's mean,
+// or its rate (0: no limit).
+func (p *pipe) meanRate() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.way.meanRate()
 }
 
 // book books cost bytes, ready at ready, and returns when the pipe starts

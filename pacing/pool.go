@@ -64,6 +64,23 @@ func (p *pool[K, V]) Release(h *Held[K, V], now time.Time) {
 	p.forget(now)
 }
 
+// each calls f for every value held, with its key and how many streams use
+// it, under the pool's lock: f must not call the pool.
+func (p *pool[K, V]) each(f func(k K, v V, streams int)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, h := range p.m {
+		f(k, h.Value, h.streams)
+	}
+}
+
+// InUse is how many values have streams.
+func (p *pool[K, V]) InUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.m) - p.idle.Len()
+}
+
 // Len is how many values are held.
 func (p *pool[K, V]) Len() int {
 	p.mu.Lock()
