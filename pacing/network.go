@@ -248,6 +248,11 @@ type Stream struct {
 	win  *window // conn's window this way
 	cost costing // what bytes cost on the link: its model's way of counting
 	sent int     // bytes booked so far
+	// open is how many bytes the stream's last segment holds, when it
+	// has room for more: bytes that follow at once fill it before a new
+	// packet starts, however the Pacer cut them. A source that pauses
+	// closes it.
+	open int
 
 	// next is when the stream's next piece may start on the link: where
 	// its last one ended, moved on by the time its source was idle since.
@@ -298,6 +303,7 @@ func (s *Stream) delay() time.Duration { return s.rtt() / 2 }
 func (s *Stream) idle(d time.Duration) {
 	if d >= minIdle && !s.next.IsZero() {
 		s.next = s.next.Add(d)
+		s.open = 0
 	}
 }
 
@@ -317,6 +323,13 @@ func (s *Stream) resume(d time.Duration, now time.Time) {
 // server's answer: its next bytes leave no sooner.
 func (s *Stream) Resume(now time.Time) {
 	s.next = later(s.next, now)
+	s.open = 0
+}
+
+// segments is how many new packets n more bytes of the stream start: those
+// that do not fit in its open segment.
+func (s *Stream) segments(n int) int {
+	return (max(s.open+n, 1)+SegmentSize-1)/SegmentSize - (s.open+SegmentSize-1)/SegmentSize
 }
 
 // minIdle is the shortest pause of a source that the link sees: a server's
@@ -347,7 +360,7 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 		return 0
 	}
 	s.conn.mu.Lock()
-	t := s.win.open(s.ready(now), n+s.riding, s.rtt())
+	t := s.win.open(s.ready(now), s.segments(n+s.riding), s.rtt())
 	s.conn.mu.Unlock()
 	return max(t.Add(s.delay()).Sub(now), 0)
 }
@@ -362,27 +375,29 @@ func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	ready := s.ready(now)
 	rtt, delay := s.rtt(), s.delay()
 	n, s.riding = n+s.riding, 0 // a head riding with this piece, in its packets
-	cost := s.cost.of(s.sent, n)
+	p := s.segments(n)
+	cost := s.cost.of(s.sent, n, p)
 	s.sent += n
+	s.open = (s.open + n) % SegmentSize
 	if s.pipe.carried != nil {
 		s.pipe.carried.Add(int64(n))
 	}
 	if s.win != nil {
 		s.conn.mu.Lock()
 		defer s.conn.mu.Unlock()
-		ready = s.win.open(ready, n, rtt)
+		ready = s.win.open(ready, p, rtt)
 	}
 	start, end := s.pipe.book(ready, cost)
 	arrived := end.Add(delay)
-	lost, first := s.pipe.lose(packets(n))
+	lost, first := s.pipe.lose(p)
 	var resent time.Time // when the lost packets' retransmission is acknowledged
 	if lost > 0 {
-		arrived, resent = s.recover(end, s.tail(n, first), lost, rtt)
+		arrived, resent = s.recover(end, s.tail(n, p, first), lost, rtt)
 	}
 	if s.win != nil {
 		// The packets that arrived are acknowledged as they come (SACK);
 		// the lost ones once sent again.
-		s.win.sent(ready, start.Add(rtt), end.Add(rtt), n, lost, resent)
+		s.win.sent(ready, start.Add(rtt), end.Add(rtt), p, lost, resent)
 		// In order: nothing the connection sends after a lost packet
 		// arrives before it does.
 		arrived = later(arrived, s.win.blocked)
@@ -416,8 +431,8 @@ func (s *Stream) ahead(n int) { s.after = n }
 // tail loss, which nothing sent after it reveals: fewer than three packets
 // follow it in the piece, and the source has handed over nothing after it,
 // in a piece shorter than the stream's burst.
-func (s *Stream) tail(n, first int) bool {
-	return packets(n)-first-1 < 3 && s.after == 0 && n < s.piece()
+func (s *Stream) tail(n, p, first int) bool {
+	return p-first-1 < 3 && s.after == 0 && n < s.piece()
 }
 
 // recover returns when a piece that the link carried by end, lost of its
@@ -457,11 +472,12 @@ const (
 	wholePackets
 )
 
-// of is what n more bytes of a stream that has booked sent cost.
-func (c costing) of(sent, n int) float64 {
+// of is what n more bytes of a stream that has booked sent cost, when they
+// start p new segments.
+func (c costing) of(sent, n, p int) float64 {
 	switch c {
 	case segmentHeaders:
-		return float64(n + (n+SegmentSize-1)/SegmentSize*(PacketSize-SegmentSize))
+		return float64(n + p*(PacketSize-SegmentSize))
 	case wholePackets:
 		packets := func(b int) int { return (b + PacketSize - 1) / PacketSize }
 		return float64((packets(sent+n) - packets(sent)) * PacketSize)

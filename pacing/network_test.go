@@ -211,6 +211,32 @@ func TestALinkCarriesItsRawRate(t *testing.T) {
 	}
 }
 
+func TestAPacedBodyFillsWholePacketsHoweverItsSourceIsRead(t *testing.T) {
+	// 100 KiB through a Pacer on a 51,200 B/s link whose pieces are one
+	// segment each, read from its source in blocks of 2 KiB (ReadFrom's
+	// buffer), so that most pieces come in two writes: the bytes still fill
+	// whole packets, 1448 in each 1500, and the body takes the link's time
+	// for them, not a packet's header more for every write.
+	const body, rate = 100 << 10, 51200
+	clock := &fakeClock{now: t0}
+	link := NewLink(Network{RTT: ms(20), Down: rate, Up: rate}, t0)
+	x := link.Open(NewConn(t0), 1, t0)
+	rec := &recorder{clock: clock}
+	p := NewPacer(context.Background(), rec, rec.flush, Plan{Shared: x.Down, Chunk: ChunkSize{N: PieceSize(rate), Unit: Bytes}}, clock)
+	if _, err := p.ReadFrom(strings.NewReader(strings.Repeat("x", body))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// From the first packet's arrival to the last's: all but the first.
+	got := rec.flushes[len(rec.flushes)-1].at - rec.flushes[0].at
+	want := seconds(linkCost(body-SegmentSize, SegmentSize) / rate)
+	if got < want-ms(1) || got > want+ms(1) {
+		t.Errorf("100 KiB took %v from its first packet to its last, want %v (%d writes)", got, want, len(rec.events))
+	}
+}
+
 func TestStreamsOfOneClientShareItsLinkFairly(t *testing.T) {
 	// Two downloads of 200 KB from one client, over two connections of a
 	// 100 KB/s, 50 ms link, and a third client alone on its own link.

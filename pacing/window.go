@@ -63,20 +63,14 @@ type flight struct {
 	ack time.Time
 }
 
-// packets is how many packets n bytes of one write take.
-func packets(n int) int {
-	return max((n+SegmentSize-1)/SegmentSize, 1)
-}
-
-// open returns the earliest time from t on at which n more bytes, written
-// at once, fit in the window; rtt is the round-trip time.
-func (w *window) open(t time.Time, n int, rtt time.Duration) time.Time {
+// open returns the earliest time from t on at which p more packets fit in
+// the window; rtt is the round-trip time.
+func (w *window) open(t time.Time, p int, rtt time.Duration) time.Time {
 	w.rtt = rtt
 	w.acknowledge(t)
 	w.restartAfterIdle(t)
-	p := packets(n)
-	if float64(w.inflight+p) <= w.cwnd || w.inflight == 0 {
-		return t
+	if p == 0 || float64(w.inflight+p) <= w.cwnd || w.inflight == 0 {
+		return t // (no new packet: the bytes fill one already in flight)
 	}
 	// Walk the acknowledgements to come, growing a copy of the window.
 	probe := *w
@@ -97,14 +91,13 @@ func (w *window) room() int {
 	return max(int(max(w.cwnd, initialPackets))-w.inflight, 0) * SegmentSize
 }
 
-// sent records n bytes written at once at t, whose packets are
-// acknowledged one by one from first to last, as the link carried them,
-// but for lost of them, acknowledged at resent once sent again.
-func (w *window) sent(t, first, last time.Time, n, lost int, resent time.Time) {
+// sent records p packets written at once at t, acknowledged one by one
+// from first to last, as the link carried them, but for lost of them,
+// acknowledged at resent once sent again.
+func (w *window) sent(t, first, last time.Time, p, lost int, resent time.Time) {
 	if w.cwnd == 0 {
 		w.cwnd = initialPackets
 	}
-	p := packets(n)
 	for i := range p - lost {
 		ack := last
 		if i < p-lost-1 {
