@@ -209,11 +209,11 @@ func (p *pipe) drained(now time.Time) bool {
 // and comes as often as keeps the mean share lost.
 func (p *pipe) lose(n int) (lost, first int) {
 	first = -1
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.way.loss <= 0 {
 		return 0, first
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	for i := range n {
 		var drop bool
 		if p.way.burst <= 1 {
