@@ -8,6 +8,7 @@
 //	go run ./bench/realism                 # the whole run (about an hour)
 //	go run ./bench/realism -smoke          # one load of one page per setup
 //	go run ./bench/realism -pages small -presets slow-4g -protos h2 -runs 3
+//	go run ./bench/realism tables bench/realism-*.jsonl   # the tables of kept results
 //
 // The packet-level link joins two network namespaces that it makes
 // (pace-realism-c and pace-realism-s) through TUN devices and a userspace
@@ -44,6 +45,12 @@ func main() {
 			return
 		case "fetch":
 			runFetch(os.Args[2:])
+			return
+		case "tables":
+			if err := runTables(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "realism tables:", err)
+				os.Exit(1)
+			}
 			return
 		}
 	}
@@ -310,6 +317,46 @@ func printTables(w io.Writer, all []result) {
 			}
 		}
 	}
+}
+
+// runTables prints the tables of results kept in files, so that runs made
+// apart (one interrupted and finished later, or one per congestion control)
+// are read as one.
+func runTables(files []string) error {
+	if len(files) == 0 {
+		return fmt.Errorf("name the results files to read")
+	}
+	var all []result
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<24)
+		for line := 1; sc.Scan(); line++ {
+			var r result
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				f.Close()
+				return fmt.Errorf("%s:%d: %v", name, line, err)
+			}
+			all = append(all, r)
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, r := range all {
+		if r.Preset == "trace" {
+			if err := printTraceTable(os.Stdout, r.loadResult); err != nil {
+				return err
+			}
+		}
+	}
+	printTables(os.Stdout, all)
+	return nil
 }
 
 func uniq(all []result, key func(result) string) []string {
