@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,12 @@ func (l *demoLog) done() bool {
 // runDemo runs the demo's Caddyfile, from the repository root, on a free
 // loopback port, and returns its base URL.
 func runDemo(t *testing.T) string {
+	return runDemoWithAdmin(t, "")
+}
+
+// runDemoWithAdmin is runDemo with the admin endpoint at admin (off if
+// empty), in place of the demo's localhost:2019.
+func runDemoWithAdmin(t *testing.T, admin string) string {
 	t.Chdir("..")
 	src, err := os.ReadFile("caddyfile-examples/demo/Caddyfile")
 	if err != nil {
@@ -82,7 +89,63 @@ func runDemo(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runExample(t, cfg)
+	return runExampleWithAdmin(t, cfg, admin)
+}
+
+func TestTheDemosLiveNetworkSwitches(t *testing.T) {
+	exec := chromium(t)
+	admin := freeAddr(t)
+	base := runDemoWithAdmin(t, admin)
+	ctx := browser(t, exec, 60*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatal(err)
+	}
+	type live struct {
+		Loads   []float64 // ms each
+		Waiting bool
+		Text    string
+	}
+	read := func() live {
+		l, err := chromedp.Run(ctx, chromedp.Evaluate[live](
+			`({loads: paceLog.live || [], waiting: !!paceLog.liveWaiting, text: document.getElementById("live-text").textContent})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	patch := func(body string) {
+		code, answer := callURL(t, http.DefaultClient, http.MethodPatch, "http://"+admin+"/pace/networks/demo", body)
+		if code != http.StatusOK {
+			t.Fatalf("PATCH %s: %d %s", body, code, answer)
+		}
+	}
+	mean := func(ms []float64) float64 {
+		sum := 0.0
+		for _, m := range ms {
+			sum += m
+		}
+		return sum / float64(len(ms))
+	}
+	time.Sleep(3 * time.Second)
+	slow := read()
+	patch(`{"preset": "offline"}`)
+	time.Sleep(3500 * time.Millisecond)
+	off := read()
+	patch(`{"preset": "fast-4g"}`)
+	time.Sleep(3 * time.Second)
+	fast := read()
+	if len(slow.Loads) < 3 || len(fast.Loads) < len(off.Loads)+3 {
+		t.Fatalf("loads: %d under slow-4g, %d by the end of offline, %d by the end of fast-4g", len(slow.Loads), len(off.Loads), len(fast.Loads))
+	}
+	slowMean, fastMean := mean(slow.Loads[1:]), mean(fast.Loads[len(off.Loads)+1:])
+	t.Logf("the page's image loads: %.0f ms under slow-4g; offline: %d more done, shows %q; %.0f ms under fast-4g, shows %q",
+		slowMean, len(off.Loads)-len(slow.Loads), off.Text, fastMean, fast.Text)
+	if len(off.Loads) > len(slow.Loads)+1 || !off.Waiting || !strings.Contains(off.Text, "carries nothing") {
+		t.Errorf("offline, the page did %d more loads and shows %q, want at most the one in flight, and waiting", len(off.Loads)-len(slow.Loads), off.Text)
+	}
+	if fastMean > slowMean/2 || fast.Waiting {
+		t.Errorf("under fast-4g a load took %.0f ms, under slow-4g %.0f: want under half", fastMean, slowMean)
+	}
 }
 
 func TestDemoStreamsInARealBrowser(t *testing.T) {

@@ -25,13 +25,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	pace [<matcher>] [<preset> | <chunk> [<interval>]] {
-//		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g   # a network: a client's link
+//		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g|offline   # a network: a client's link
 //		model        link|devtools  # how a network's numbers apply; default link
 //		rtt          <duration>     # a network's round trip
 //		trace        <down-file> [<up-file>]   # a network's capacity over time
 //		loss         <percent> [burst <n>]     # a network's packets lost
 //		outage       <duration> every <duration>
 //		reset        <percent>      # cut this share of responses
+//		name         <name>         # change the network live, through the admin API
 //		chunk        <n> [bytes|chars|words|lines|events]   # default 1KiB
 //		interval     <duration>     # start of one chunk to the start of the next
 //		rate         <size>         # bytes per second: 64KiB, 1MB, 500kbit
@@ -94,7 +95,7 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		opt, ok := lookupOption(name)
 		if !ok {
-			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, trace, loss, outage, reset, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
+			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, trace, loss, outage, reset, name, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
 		}
 		field := opt.field(p)
 		if *field != "" {
@@ -152,7 +153,7 @@ var argsWanted = map[string]struct {
 	most int
 	what string
 }{
-	"preset":       {1, "a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g)"},
+	"preset":       {1, "a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g, offline)"},
 	"model":        {1, "link or devtools"},
 	"rtt":          {1, "one duration"},
 	"chunk":        {2, "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)"},
@@ -171,11 +172,12 @@ var argsWanted = map[string]struct {
 	"loss":         {3, "a percentage, and optionally burst <n> (2%, 2% burst 3)"},
 	"outage":       {3, "<duration> every <duration> (2s every 30s)"},
 	"reset":        {1, "a percentage (10%)"},
+	"name":         {1, "one name"},
 }
 
 func isPreset(s string) bool {
 	_, ok := presets[strings.ToLower(s)]
-	return ok
+	return ok || strings.EqualFold(s, "offline")
 }
 
 func isNumber(s string) bool {

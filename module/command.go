@@ -20,15 +20,18 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "pace",
-		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--preset <name>] [--model link|devtools] [--rtt <duration>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
+		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--admin <addr>] [--preset <name>] [--model link|devtools] [--rtt <duration>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
 		Short: "A pacing reverse proxy or file server, with no config file",
 		Long: `
 Starts a plain-HTTP server that paces every response: a reverse proxy to
 --to, or a file server of --root. It prints what it serves and how it paces,
-and runs until stopped (Ctrl-C). The admin endpoint is off.
+and runs until stopped (Ctrl-C). The admin endpoint is off, unless --admin
+gives it an address: then its network, named default, changes live:
+
+  curl -X PATCH localhost:2019/pace/networks/default -d '{"preset":"offline"}'
 
 The pacing flags are the pace directive's options:
-  --preset        a network: 3g, slow-3g, slow-4g, fast-3g or fast-4g
+  --preset        a network: 3g, slow-3g, slow-4g, fast-3g, fast-4g or offline
   --model         link (default) or devtools: Chrome DevTools' numbers, its way
   --rtt           a network's round-trip time: 150ms
   --chunk         5chars, 3words, 1line, 1event, 1KiB…
@@ -40,11 +43,13 @@ With none of them, it paces 1KiB every 100ms.
 
   caddy pace --to localhost:3000 --preset slow-4g
   caddy pace --root ./public --chunk 5chars --interval 100ms --listen :8080
+  caddy pace --to localhost:3000 --preset slow-4g --admin localhost:2019
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.Flags().String("to", "", "Upstream to proxy to, e.g. localhost:3000")
 			cmd.Flags().String("root", "", "Directory to serve files from")
 			cmd.Flags().String("listen", "localhost:8080", "Address to listen on")
+			cmd.Flags().String("admin", "", "Address of Caddy's admin API, to change the network live: localhost:2019 (default: off)")
 			for _, f := range paceFlags {
 				cmd.Flags().String(f.flag, "", f.usage)
 			}
@@ -125,7 +130,7 @@ func commandValueParses(flag, v string) bool {
 // process is stopped.
 func runPace(fl *pflag.FlagSet) error {
 	values := map[string]string{}
-	for _, name := range []string{"to", "root", "listen"} {
+	for _, name := range []string{"to", "root", "listen", "admin"} {
 		values[name], _ = fl.GetString(name)
 	}
 	for _, f := range paceFlags {
@@ -138,11 +143,16 @@ func runPace(fl *pflag.FlagSet) error {
 	// Caddy listens with SO_REUSEPORT, for graceful reloads, so a second
 	// caddy pace could share the port with the first and take some of its
 	// requests. A plain listen first fails as it does against any program.
-	l, err := net.Listen("tcp", values["listen"])
-	if err != nil {
-		return err
+	for _, addr := range []string{values["listen"], values["admin"]} {
+		if addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		l.Close()
 	}
-	l.Close()
 	if err := caddy.Run(cfg); err != nil {
 		return err
 	}
@@ -154,7 +164,7 @@ func runPace(fl *pflag.FlagSet) error {
 // and a line that says what it serves and how it paces. An error names the
 // flag and the value.
 func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) {
-	to, root, listen := values["to"], values["root"], values["listen"]
+	to, root, listen, adminAddr := values["to"], values["root"], values["listen"], values["admin"]
 	switch {
 	case to == "" && root == "":
 		return nil, "", fmt.Errorf("give --to <upstream> to proxy, or --root <dir> to serve files")
@@ -163,6 +173,9 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 	}
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return nil, "", fmt.Errorf("--listen %q: not a host:port address (want e.g. localhost:8080 or :8080)", listen)
+	}
+	if _, _, err := net.SplitHostPort(adminAddr); adminAddr != "" && err != nil {
+		return nil, "", fmt.Errorf("--admin %q: not a host:port address (want e.g. localhost:2019)", adminAddr)
 	}
 	pace := new(Handler)
 	paceJSON := map[string]any{"handler": "pace"}
@@ -182,6 +195,9 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 	o, err := pace.parse(staticValue)
 	if err != nil {
 		return nil, "", err
+	}
+	if o.isNetwork() {
+		paceJSON["name"] = commandNetwork
 	}
 
 	var next, serves string
@@ -206,8 +222,12 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		// file_server gives every file an ETag and a listing none.
 		paceJSON["match"] = map[string]any{"headers": map[string][]string{"Etag": {}}}
 	}
+	admin := `{"disabled": true, "config": {"persist": false}}`
+	if adminAddr != "" {
+		admin = `{"listen": ` + mustJSON(adminAddr) + `, "config": {"persist": false}}`
+	}
 	cfg := `{
-		"admin": {"disabled": true, "config": {"persist": false}},
+		"admin": ` + admin + `,
 		"apps": {"http": {"servers": {"pace": {
 			"listen": [` + mustJSON(listen) + `],
 			"automatic_https": {"disable": true},
@@ -218,12 +238,27 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 	if err := json.Unmarshal([]byte(cfg), &config); err != nil {
 		return nil, "", err
 	}
-	host := listen
-	if strings.HasPrefix(host, ":") {
-		host = "localhost" + host
+	summary := fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, reachable(listen), describe(o))
+	switch {
+	case adminAddr != "" && o.isNetwork():
+		summary += fmt.Sprintf("\ncaddy pace: the admin API at http://%[1]s changes the network live:\n  curl -X PATCH %[1]s/pace/networks/%[2]s -d '{\"preset\":\"offline\"}'", reachable(adminAddr), commandNetwork)
+	case adminAddr != "":
+		summary += fmt.Sprintf("\ncaddy pace: the admin API is at http://%s, with no network to change (give --preset or --rtt)", reachable(adminAddr))
 	}
-	return &config, fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, host, describe(o)), nil
+	return &config, summary, nil
 }
+
+// reachable is an address to listen on as one to connect to: localhost for
+// all interfaces.
+func reachable(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "localhost" + addr
+	}
+	return addr
+}
+
+// commandNetwork is the name of the command's network, for the admin API.
+const commandNetwork = "default"
 
 // describe says how options pace, for people.
 func describe(o options) string {

@@ -25,7 +25,16 @@ func TestPaceCommandConfig(t *testing.T) {
 			`[{"chunk":"5chars","handler":"pace","interval":"100ms","match":{"headers":{"Etag":[]}}},{"browse":{},"handler":"file_server","root":"."}]`},
 		{commandValues("to", "localhost:3000", "preset", "slow-4g"),
 			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing a slow-4g link per client: 150ms round trip, 1.6 Mbit/s down, 750 kbit/s up",
-			`[{"handler":"pace","preset":"slow-4g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
+			`[{"handler":"pace","name":"default","preset":"slow-4g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
+		{commandValues("to", "localhost:3000", "preset", "3g", "admin", ":2019"),
+			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing a 3g link per client: 400ms round trip, 500 kbit/s down, 500 kbit/s up\n" +
+				"caddy pace: the admin API at http://localhost:2019 changes the network live:\n" +
+				`  curl -X PATCH localhost:2019/pace/networks/default -d '{"preset":"offline"}'`,
+			`[{"handler":"pace","name":"default","preset":"3g"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
+		{commandValues("root", ".", "admin", "localhost:2019"),
+			"caddy pace: serving files from . at http://localhost:8080, pacing 1.0 KiB every 100ms\n" +
+				"caddy pace: the admin API is at http://localhost:2019, with no network to change (give --preset or --rtt)",
+			`[{"handler":"pace","match":{"headers":{"Etag":[]}}},{"browse":{},"handler":"file_server","root":"."}]`},
 		{commandValues("to", "http://example.internal", "listen", ":9000"),
 			"caddy pace: proxying to http://example.internal:80 at http://localhost:9000, pacing 1.0 KiB every 100ms",
 			`[{"handler":"pace"},{"handler":"reverse_proxy","upstreams":[{"dial":"example.internal:80"}]}]`},
@@ -51,6 +60,9 @@ func TestPaceCommandConfig(t *testing.T) {
 		if got := string(http.Servers["pace"].Routes[0].Handle); got != tc.route {
 			t.Errorf("route %s\nwant  %s", got, tc.route)
 		}
+		if admin := tc.values["admin"]; cfg.Admin.Disabled != (admin == "") || admin != "" && cfg.Admin.Listen != admin {
+			t.Errorf("--admin %q: admin %+v", admin, cfg.Admin)
+		}
 	}
 }
 
@@ -64,6 +76,7 @@ func TestPaceCommandRefusesBadFlags(t *testing.T) {
 		{commandValues("root", "/no/such/dir"), `--root "/no/such/dir": not a directory`},
 		{commandValues("to", "https://x:443"), `--to "https://x:443": want an http upstream`},
 		{commandValues("root", ".", "listen", "8080"), `--listen "8080": not a host:port address`},
+		{commandValues("root", ".", "admin", "2019"), `--admin "2019": not a host:port address`},
 		{commandValues("root", ".", "chunk", "5furlongs"), `--chunk "5furlongs": unknown unit "furlongs"`},
 		{commandValues("root", ".", "interval", "soon"), `--interval "soon": not a duration`},
 		{commandValues("root", ".", "rate", "0"), `--rate "0": a rate must be above zero`},

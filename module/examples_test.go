@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
@@ -200,12 +201,25 @@ func TestExamples(t *testing.T) {
 // runExample runs an example's JSON config with its listeners moved to a
 // free loopback port, the admin endpoint off and the log quiet.
 func runExample(t *testing.T, cfg []byte) string {
+	return runExampleWithAdmin(t, cfg, "")
+}
+
+// runExampleWithAdmin is runExample with the admin endpoint at admin (off
+// if empty).
+func runExampleWithAdmin(t *testing.T, cfg []byte, admin string) string {
 	var c map[string]any
 	if err := json.Unmarshal(cfg, &c); err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
 	c["admin"] = map[string]any{"disabled": true, "config": map[string]any{"persist": false}}
+	if admin != "" {
+		c["admin"] = map[string]any{"listen": admin, "config": map[string]any{"persist": false}}
+		t.Cleanup(func() { // after Caddy stops: close the admin endpoint too
+			caddy.Load([]byte(`{"admin": {"disabled": true, "config": {"persist": false}}}`), true)
+			caddy.Stop()
+		})
+	}
 	c["logging"] = map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}}
 	servers := c["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)
 	for _, s := range servers {

@@ -44,25 +44,30 @@ const testGlobals = "\n\tadmin off\n\tpersist_config off\n\tlog {\n\t\tlevel ERR
 // block, if it has one.
 func startCaddyfile(t testing.TB, caddyfile string) string {
 	t.Helper()
-	return startOnFreePort(t, func(addr string) []byte {
-		cf := strings.ReplaceAll(caddyfile, "ADDR", "http://HOSTPORT")
-		cf = strings.ReplaceAll(cf, "HOSTPORT", addr)
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(cf), "{"); ok {
-			cf = "{" + testGlobals + rest
-		} else {
-			cf = "{" + testGlobals + "}\n" + cf
+	return startOnFreePort(t, func(addr string) []byte { return adaptTestCaddyfile(t, caddyfile, addr) })
+}
+
+// adaptTestCaddyfile adapts a test's Caddyfile, HOSTPORT being addr, with
+// the test globals.
+func adaptTestCaddyfile(t testing.TB, caddyfile, addr string) []byte {
+	t.Helper()
+	cf := strings.ReplaceAll(caddyfile, "ADDR", "http://HOSTPORT")
+	cf = strings.ReplaceAll(cf, "HOSTPORT", addr)
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(cf), "{"); ok {
+		cf = "{" + testGlobals + rest
+	} else {
+		cf = "{" + testGlobals + "}\n" + cf
+	}
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
+	}
+	for _, w := range warnings {
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Logf("adapt warning: %s", w)
 		}
-		cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
-		if err != nil {
-			t.Fatalf("adapting Caddyfile: %v\n%s", err, cf)
-		}
-		for _, w := range warnings {
-			if !strings.Contains(w.Message, "not formatted") {
-				t.Logf("adapt warning: %s", w)
-			}
-		}
-		return cfg
-	})
+	}
+	return cfg
 }
 
 // startJSON runs a JSON config with one server listening on a free address,

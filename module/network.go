@@ -68,28 +68,58 @@ func (h *Handler) mayBeNetwork() bool {
 //
 //go:noinline
 func (h *Handler) serveNetwork(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, o *options, deadline time.Time) error {
-	now := time.Now()
-	held := h.links.Acquire(linkKeyFor(r, o), o.network(), now)
-	defer func() { h.links.Release(held, time.Now()) }()
-	conn, _ := r.Context().Value(connKey{}).(*pacing.Conn)
-	x := held.Value.Open(conn, handshakes(r), now)
-
-	var clock pacing.RealClock
-	defer clock.Stop()
-	if o.model == pacing.LinkModel {
-		if _, err := pacing.Await(r.Context(), &clock, x.Up, onTheWire(r, x, requestHeadSize(r)), deadline); err != nil {
-			return clientGone(err)
-		}
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		body := &uploadBody{Closer: r.Body}
-		body.Reader = pacing.NewLimitedReader(r.Context(), r.Body, x.Up, deadline, &body.clock)
-		r.Body = body
-		defer body.clock.Stop()
+	x, leave, err := h.enterLink(r, o, deadline)
+	defer leave()
+	if err != nil {
+		return clientGone(err)
 	}
 	pw := newPacedWriter(w, r, h, o, deadline)
 	pw.exchange = x
 	return h.serveWriter(pw, r, next)
+}
+
+// enterLink takes r's client's link for r's exchange, and has the request
+// go up it: its head (after the connection's handshakes, if it is new)
+// before enterLink returns, and its body as the next handler reads it
+// (r.Body is replaced). leave, never nil, hands the link back.
+func (h *Handler) enterLink(r *http.Request, o *options, deadline time.Time) (x *pacing.Exchange, leave func(), err error) {
+	now := time.Now()
+	held := h.acquireLink(r, o, now)
+	var clock pacing.RealClock
+	body := &uploadBody{Closer: r.Body}
+	leave = func() {
+		clock.Stop()
+		body.clock.Stop()
+		h.releaseLink(held)
+	}
+	conn, _ := r.Context().Value(connKey{}).(*pacing.Conn)
+	x = held.Value.Open(conn, handshakes(r), now)
+	if o.model == pacing.LinkModel {
+		if _, err := pacing.Await(r.Context(), &clock, x.Up, onTheWire(r, x, requestHeadSize(r)), deadline); err != nil {
+			return x, leave, err
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body.Reader = pacing.NewLimitedReader(r.Context(), r.Body, x.Up, deadline, &body.clock)
+		r.Body = body
+	}
+	return x, leave, nil
+}
+
+// acquireLink takes r's client's link: the named network's, or the one of
+// o's conditions; releaseLink hands it back.
+func (h *Handler) acquireLink(r *http.Request, o *options, now time.Time) *pacing.HeldLink {
+	if h.named != nil {
+		return h.named.acquire(linkKeyFor(r, o), now)
+	}
+	return h.links.Acquire(linkKeyFor(r, o), o.network(), now)
+}
+
+func (h *Handler) releaseLink(held *pacing.HeldLink) {
+	if h.named != nil {
+		h.named.streams.Add(-1)
+	}
+	h.links.Release(held, time.Now())
 }
 
 // linkKeyFor is the key of r's link: share, or the client's address
@@ -167,14 +197,8 @@ func headerSize(h http.Header) int {
 func (pw *pacedWriter) holdNetworkHead(bodyFollows bool) error {
 	x := pw.exchange
 	ctx := pw.req.Context()
-	if floor := x.HeadFloor(); !floor.IsZero() {
-		d := time.Until(floor)
-		if !pw.deadline.IsZero() {
-			d = min(d, time.Until(pw.deadline))
-		}
-		if err := pw.clock.Sleep(ctx, d); err != nil {
-			return err
-		}
+	if err := sleepToHeadFloor(ctx, &pw.clock, x, pw.deadline); err != nil {
+		return err
 	}
 	size := onTheWire(pw.req, x, responseHeadSize(pw.Header()))
 	if bodyFollows && pw.req.ProtoMajor == 1 && pw.opts.model == pacing.LinkModel {
@@ -184,6 +208,21 @@ func (pw *pacedWriter) holdNetworkHead(bodyFollows bool) error {
 	}
 	_, err := pacing.Await(ctx, &pw.clock, x.Down, size, pw.deadline)
 	return err
+}
+
+// sleepToHeadFloor sleeps until x's response head may leave under the
+// devtools model (no sooner than its latency after the request), but not
+// past deadline (none if zero).
+func sleepToHeadFloor(ctx context.Context, clock *pacing.RealClock, x *pacing.Exchange, deadline time.Time) error {
+	floor := x.HeadFloor()
+	if floor.IsZero() {
+		return nil
+	}
+	d := time.Until(floor)
+	if !deadline.IsZero() {
+		d = min(d, time.Until(deadline))
+	}
+	return clock.Sleep(ctx, d)
 }
 
 // sendHeadAlone sends a head that was to go with the body's first piece on

@@ -39,6 +39,7 @@ type options struct {
 	loss, lossBurst     float64
 	outage, outageEvery time.Duration
 	reset               float64 // the share of paced responses cut, 0.1 for 10%
+	offline             bool    // the preset offline: the link carries nothing
 }
 
 const (
@@ -74,7 +75,7 @@ func (o *options) isNetwork() bool {
 func (o *options) network() pacing.Network {
 	n := pacing.Network{Model: o.model, Down: o.rate, Up: o.uploadRate,
 		DownTrace: o.downTrace, UpTrace: o.upTrace, Loss: o.loss, LossBurst: o.lossBurst,
-		Outage: o.outage, OutageEvery: o.outageEvery}
+		Outage: o.outage, OutageEvery: o.outageEvery, Offline: o.offline}
 	if o.model == pacing.DevToolsModel {
 		n.Latency = o.latency
 	} else {
@@ -180,11 +181,17 @@ var optionTable = []option{
 		o.reset /= 100
 		return err
 	}},
+	{"name", func(h *Handler) *string { return &h.Name }, func(o *options, v string) error {
+		if !validName.MatchString(v) {
+			return fmt.Errorf("%q: a network's name is 1 to 64 letters, digits, dots, hyphens or underscores", v)
+		}
+		return nil
+	}},
 }
 
 // networkOnly are the options that only a network has: what its link
 // varies and fails with.
-var networkOnly = []string{"trace", "upload_trace", "loss", "outage", "reset"}
+var networkOnly = []string{"trace", "upload_trace", "loss", "outage", "reset", "name"}
 
 // parseLoss parses "2%" or "2% burst 3": the share of packets lost, and the
 // mean length of a burst of losses.
@@ -314,6 +321,13 @@ func (h *Handler) check() error {
 			return fmt.Errorf("%s %q: works on a network, but none of preset, rtt and model is set", name, *opt.field(h))
 		}
 	}
+	if h.Name != "" {
+		for _, opt := range optionTable {
+			if v := *opt.field(h); strings.Contains(v, "{") {
+				return fmt.Errorf("%s %q: a named network's options are changed live through the admin API, not per request (name %q)", opt.name, v, h.Name)
+			}
+		}
+	}
 	for _, file := range []struct{ name, path string }{{"trace", h.Trace}, {"upload_trace", h.UploadTrace}} {
 		if strings.Contains(file.path, "{") {
 			return fmt.Errorf("%s %q: a file, not a placeholder: a file a request could name would let any client read the server's files", file.name, file.path)
@@ -356,9 +370,13 @@ func init() {
 	presets["slow-3g"], presets["fast-3g"] = presets["3g"], presets["slow-4g"]
 }
 
-const presetNames = "3g, slow-3g, slow-4g, fast-3g or fast-4g"
+const presetNames = "3g, slow-3g, slow-4g, fast-3g, fast-4g or offline"
 
 func parsePreset(o *options, v string) error {
+	if strings.EqualFold(v, "offline") { // a link that carries nothing
+		o.preset, o.offline = "offline", true
+		return nil
+	}
 	p, ok := presets[strings.ToLower(v)]
 	if !ok {
 		return fmt.Errorf("%q: unknown preset (want %s)", v, presetNames)

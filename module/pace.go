@@ -62,7 +62,8 @@ type Handler struct {
 	// 60 ms, 9 Mbit/s down, 1.5 Mbit/s up. It sets rtt, rate and
 	// upload_rate, or under model devtools latency, rate and upload_rate
 	// to DevTools' own numbers. Properties set beside it override its
-	// parts. Default: none.
+	// parts. `offline`: a link that carries nothing, for a live change
+	// (name). Default: none.
 	Preset string `json:"preset,omitempty"`
 
 	// How a network's numbers are applied. `link` (the default): as a
@@ -187,6 +188,11 @@ type Handler struct {
 	// resumable downloads and retries. Default: none.
 	Reset string `json:"reset,omitempty"`
 
+	// A name for the network, which Caddy's admin API can then change live
+	// (/pace/networks/<name>): 1 to 64 letters, digits, dots, hyphens or
+	// underscores. Its options take no placeholders. Default: none.
+	Name string `json:"name,omitempty"`
+
 	// Which responses to pace, by status and headers, with Caddy's response
 	// matcher; the others pass through untouched (latency included).
 	// Default: all.
@@ -196,6 +202,7 @@ type Handler struct {
 	dynamic bool     // some value has a placeholder: parse per request
 	budgets *pacing.Budgets
 	links   *pacing.Links
+	named   *namedNetwork  // the network called Name
 	random  func() float64 // for percent and jitter; tests seed it
 	logger  *zap.Logger
 }
@@ -239,6 +246,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if h.Name != "" {
+		if err := h.check(); err != nil {
+			return err
+		}
+		h.named = registerNamed(h)
+	}
 	return registerMetrics(ctx.GetMetricsRegistry())
 }
 
@@ -251,6 +264,9 @@ func (h *Handler) Validate() error {
 // reload that keeps a handler with share or a network, since that one takes
 // them first.
 func (h *Handler) Cleanup() error {
+	if h.named != nil {
+		releaseNamed(h.named, h)
+	}
 	var err error
 	if h.budgets != nil {
 		_, err = sharedBudgets.Delete(sharedBudgetsKey)
@@ -283,12 +299,18 @@ func (budgetsHolder) Destruct() error { return nil }
 // ServeHTTP paces the response that next writes, and the request body if
 // upload_rate is set.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if isTunnel(r) {
+	if isTunnel(r) && !h.mayBeNetwork() {
 		return next.ServeHTTP(w, r)
 	}
 	o, err := h.optionsFor(r)
 	if err != nil {
 		return h.refuse(w, r, err)
+	}
+	if isTunnel(r) {
+		if o.isNetwork() {
+			return h.serveTunnel(w, r, next, o)
+		}
+		return next.ServeHTTP(w, r)
 	}
 	if o.percent < 100 && !(h.random()*100 < o.percent) {
 		return next.ServeHTTP(w, r)
@@ -341,6 +363,9 @@ func clientGone(err error) error {
 //
 //go:noinline
 func (h *Handler) optionsFor(r *http.Request) (*options, error) {
+	if h.named != nil {
+		return h.named.current.Load(), nil
+	}
 	if !h.dynamic {
 		return h.static, nil
 	}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -91,4 +95,65 @@ func headingAnchors(src string) map[string]bool {
 		anchors[b.String()] = true
 	}
 	return anchors
+}
+
+// readmeBlock returns the README's fenced code block whose first line is
+// first.
+func readmeBlock(t *testing.T, first string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```js\n"+first+"\n")
+	if !ok {
+		t.Fatalf("the README has no js block that starts %q", first)
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	return first + "\n" + block
+}
+
+func TestTheREADMEsNodeHelperChangesANetwork(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no node; CI installs it and must run this test")
+		}
+		t.Skip("SKIP: no node on this machine (apt-get install nodejs); CI installs it and never skips this test")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pace-network.mjs"), []byte(readmeBlock(t, "// pace-network.mjs")), 0o644)
+	// As a test's Node side would use it: offline, a bad change, back.
+	os.WriteFile(filepath.Join(dir, "drive.mjs"), []byte(`
+import { network, restore } from "./pace-network.mjs";
+const off = await network("default", { preset: "offline" });
+console.log("changed:", JSON.stringify(off.changed));
+try {
+	await network("default", { preset: "6g" });
+	console.log("a bad change was taken");
+} catch (e) {
+	console.log("refused:", e.message);
+}
+await restore("default");
+console.log("restored");
+`), 0o644)
+
+	bin := caddyPace(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	addr, admin := freePort(t), freePort(t)
+	out := start(t, bin, addr, "pace", "--to", up.Listener.Addr().String(), "--preset", "slow-4g", "--listen", addr, "--admin", admin)
+	waitFor(t, admin, out)
+	cmd := exec.Command(node, "drive.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PACE_ADMIN=http://"+admin)
+	got, err := cmd.CombinedOutput()
+	t.Logf("node drive.mjs:\n%s", got)
+	want := `changed: {"preset":"offline"}
+refused: pace: 400 {"error":"network \"default\": preset \"6g\": unknown preset (want 3g, slow-3g, slow-4g, fast-3g, fast-4g or offline)"}
+restored
+`
+	if err != nil || strings.ReplaceAll(string(got), "\n\n", "\n") != want { // Caddy ends its error with a newline
+		t.Errorf("node drive.mjs: %v\n%s\nwant\n%s", err, got, want)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -162,10 +163,12 @@ func TestPaceCommandAsWritten(t *testing.T) {
 	})
 
 	t.Run("the README's first command: the demo", func(t *testing.T) {
-		if l, err := net.Listen("tcp", "127.0.0.1:8080"); err != nil {
-			t.Skipf("SKIP: port 8080, which the demo names, is taken here: %v", err)
-		} else {
-			l.Close()
+		for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:2019"} {
+			if l, err := net.Listen("tcp", addr); err != nil {
+				t.Skipf("SKIP: %s, which the demo names, is taken here: %v", addr, err)
+			} else {
+				l.Close()
+			}
 		}
 		cmd := exec.Command(bin, "run", "--config", "caddyfile-examples/demo/Caddyfile")
 		cmd.Dir = "../.." // the README runs it from the repository root
@@ -187,6 +190,25 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		if len(reads) < 10 || total < time.Second {
 			t.Errorf("story.txt in %d reads over %v: not streaming", len(reads), total)
 		}
+
+		// The README's curl switches the live network, on the admin
+		// endpoint only.
+		waitFor(t, "127.0.0.1:2019", &out)
+		for _, c := range []struct {
+			url  string
+			code int
+		}{{"http://localhost:2019/pace/networks/demo", http.StatusOK}, {"http://localhost:8080/pace/networks/demo", http.StatusNotFound}} {
+			req, _ := http.NewRequest(http.MethodPatch, c.url, strings.NewReader(`{"preset":"offline"}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code {
+				t.Errorf("PATCH %s: %d %s, want %d", c.url, resp.StatusCode, body, c.code)
+			}
+		}
 	})
 
 	t.Run("--root paces files but not directory listings", func(t *testing.T) {
@@ -207,6 +229,48 @@ func TestPaceCommandAsWritten(t *testing.T) {
 		reads, _, total := timedGet(t, "http://"+addr+"/story.txt")
 		if strings.Join(reads, "") != text || total < 1100*time.Millisecond-5*time.Millisecond {
 			t.Errorf("story.txt: %d reads in %v, want 12 chunks over 1.1 s", len(reads), total)
+		}
+	})
+
+	t.Run("--preset slow-4g --admin: the network changes live", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "big.bin"), bytes.Repeat([]byte("0123456789"), 100_000), 0o644)
+		addr, admin := freePort(t), freePort(t)
+		out := start(t, bin, addr, "pace", "--root", dir, "--preset", "slow-4g", "--listen", addr, "--admin", admin)
+		waitFor(t, admin, out)
+		curl := "curl -X PATCH " + admin + "/pace/networks/default -d '{\"preset\":\"offline\"}'"
+		if !strings.Contains(out.String(), curl) {
+			t.Errorf("the command does not print how to change its network (%q):\n%s", curl, out.String())
+		}
+		// As the printed curl does: a PATCH with no Origin, to offline.
+		patch := func(body string) int {
+			req, _ := http.NewRequest(http.MethodPatch, "http://"+admin+"/pace/networks/default", strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := patch(`{"preset":"offline"}`); code != http.StatusOK {
+			t.Fatalf("PATCH offline: %d", code)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/big.bin", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("offline, a request got %s within 1 s", resp.Status)
+		}
+		if code := patch(`{"preset":"fast-4g"}`); code != http.StatusOK {
+			t.Fatalf("PATCH fast-4g: %d", code)
+		}
+		reads, _, total := timedGet(t, "http://"+addr+"/big.bin")
+		if n := len(strings.Join(reads, "")); n != 1_000_000 || total > 3*time.Second {
+			t.Errorf("1 MB under fast-4g: %d bytes in %v", n, total)
+		}
+		if code := patch(`{"preset":"5g"}`); code != http.StatusBadRequest {
+			t.Errorf("PATCH 5g: %d, want 400", code)
 		}
 	})
 
