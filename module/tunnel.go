@@ -46,6 +46,9 @@ type tunnelWriter struct {
 	clock       pacing.RealClock
 	wroteHeader bool
 	down        *pacing.Writer // from the head on
+	// writeMu keeps writes and flushes whole and in turn: a proxy writes
+	// a closing frame from another goroutine when its config is unloaded.
+	writeMu sync.Mutex
 }
 
 // WriteHeader sends the head (101 Switching Protocols, or 200 to an
@@ -81,10 +84,20 @@ func (tw *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Write sends p down the link, flushing each piece.
 func (tw *tunnelWriter) Write(p []byte) (int, error) {
+	tw.writeMu.Lock()
+	defer tw.writeMu.Unlock()
 	if !tw.wroteHeader {
 		tw.WriteHeader(http.StatusOK)
 	}
 	return tw.down.Write(p)
+}
+
+// FlushError flushes the writer below, in turn with the writes: a proxy
+// flushes after each of its writes, and may write from two goroutines.
+func (tw *tunnelWriter) FlushError() error {
+	tw.writeMu.Lock()
+	defer tw.writeMu.Unlock()
+	return http.NewResponseController(tw.ResponseWriter).Flush()
 }
 
 // Unwrap returns the writer below, for http.ResponseController.
