@@ -3,7 +3,6 @@ package pace
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -174,7 +173,7 @@ func (d *download) rate(from, to time.Time) float64 {
 
 // payloadRate is what a link of rate bytes per second carries of payload:
 // 1448 bytes in every 1500-byte packet.
-func payloadRate(rate float64) float64 { return rate * 1448 / 1500 }
+func payloadRate(rate float64) float64 { return rate * pacing.SegmentSize / pacing.PacketSize }
 
 // sleepUntil sleeps until t.
 func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
@@ -184,8 +183,7 @@ func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
 func writeRandomFile(t *testing.T, name string, n int) (dir string, data []byte) {
 	t.Helper()
 	dir = t.TempDir()
-	data = make([]byte, n)
-	rand.Read(data)
+	data = randomBytes(n, 1)
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,6 @@ type namedNetwork struct {
 	patch    map[string]string // live changes, by option name
 	current  atomic.Pointer[options]
 	handlers []*Handler   // provisioned handlers with this name, the last one's options in force
-	streams  atomic.Int64 // exchanges in flight
 	carried  pacing.Tally // payload bytes its links carried
 	links    *pacing.Links
 	// mu orders the changes of the links' conditions, so that the last
@@ -200,7 +199,6 @@ func (n *namedNetwork) apply(now time.Time) {
 // network's current conditions (a link made before a change that apply did
 // not see yet is changed here).
 func (n *namedNetwork) acquire(key string, now time.Time) *pacing.HeldLink {
-	n.streams.Add(1)
 	held := n.links.AcquireNamed(key, n.name, n.current.Load().network(), &n.carried, now)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -254,9 +252,9 @@ func (n *namedNetwork) state() networkState {
 			s.Options[opt.name] = v
 		}
 	}
-	s.Streams = n.streams.Load()
 	s.BytesDown, s.BytesUp = n.carried.Down.Load(), n.carried.Up.Load()
 	n.links.Named(n.name, func(_ *pacing.Link, exchanges int) {
+		s.Streams += int64(exchanges)
 		if exchanges > 0 {
 			s.Clients++
 		}

@@ -90,7 +90,7 @@ func (h *Handler) enterLink(r *http.Request, o *options, deadline time.Time) (x 
 	leave = func() {
 		clock.Stop()
 		body.clock.Stop()
-		h.releaseLink(held)
+		h.links.Release(held, time.Now())
 	}
 	conn, _ := r.Context().Value(connKey{}).(*pacing.Conn)
 	x = held.Value.Open(conn, handshakes(r), now)
@@ -107,19 +107,12 @@ func (h *Handler) enterLink(r *http.Request, o *options, deadline time.Time) (x 
 }
 
 // acquireLink takes r's client's link: the named network's, or the one of
-// o's conditions; releaseLink hands it back.
+// o's conditions.
 func (h *Handler) acquireLink(r *http.Request, o *options, now time.Time) *pacing.HeldLink {
 	if h.named != nil {
 		return h.named.acquire(linkKeyFor(r, o), now)
 	}
 	return h.links.Acquire(linkKeyFor(r, o), o.network(), now)
-}
-
-func (h *Handler) releaseLink(held *pacing.HeldLink) {
-	if h.named != nil {
-		h.named.streams.Add(-1)
-	}
-	h.links.Release(held, time.Now())
 }
 
 // linkKeyFor is the key of r's link: share, or the client's address

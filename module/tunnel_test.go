@@ -3,7 +3,6 @@ package pace
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
@@ -91,8 +90,7 @@ func echoRounds(t *testing.T, proto string, received chan time.Time, send func([
 	wantUp := tcpTime(size+frameUp, 750e3/8, rtt)
 	wantDown := tcpTime(size+frameDown, slow4G, rtt)
 	for round := 1; round <= 2; round++ {
-		msg := make([]byte, size)
-		rand.Read(msg)
+		msg := randomBytes(size, uint64(round))
 		sent := time.Now()
 		if err := send(msg); err != nil {
 			t.Fatal(err)
