@@ -174,7 +174,7 @@ func (p *pipe) bookTrace(ready time.Time, cost float64) (start, end time.Time) {
 
 // at is when the trace's opportunity k comes.
 func (p *pipe) at(k int64) time.Time {
-	return p.epoch.Add(p.way.trace.at(k))
+	return p.epoch.Add(p.way.trace.At(k))
 }
 
 // nextUp is the first opportunity from k on that is not in an outage.

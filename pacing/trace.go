@@ -58,9 +58,9 @@ func (t *Trace) Rate() float64 {
 	return float64(len(t.ms)) * PacketSize / (float64(t.period) / 1000)
 }
 
-// at is when opportunity k comes, from the trace's start; k counts on over
+// At is when opportunity k comes, from the trace's start; k counts on over
 // the trace's repeats.
-func (t *Trace) at(k int64) time.Duration {
+func (t *Trace) At(k int64) time.Duration {
 	n := int64(len(t.ms))
 	return time.Duration(k/n*t.period+t.ms[k%n]) * time.Millisecond
 }
@@ -68,9 +68,9 @@ func (t *Trace) at(k int64) time.Duration {
 // next is the first opportunity at or after d from the trace's start.
 func (t *Trace) next(d time.Duration) int64 {
 	n := int64(len(t.ms))
-	repeat := max(d.Milliseconds()/t.period-1, 0) // at(k) is monotonic in k
+	repeat := max(d.Milliseconds()/t.period-1, 0) // At(k) is monotonic in k
 	lo := repeat * n
-	return lo + int64(sort.Search(int(3*n), func(j int) bool { return t.at(lo+int64(j)) >= d }))
+	return lo + int64(sort.Search(int(3*n), func(j int) bool { return t.At(lo+int64(j)) >= d }))
 }
 
 // Opportunities is how many delivery opportunities come before d from the

@@ -38,7 +38,7 @@ func TestParseTrace(t *testing.T) {
 	}
 	// Opportunities wrap around: the second repeat's come 4 ms later.
 	for k, want := range []time.Duration{ms(1), ms(1), ms(2), ms(4), ms(5), ms(5), ms(6), ms(8)} {
-		if got := tr.at(int64(k)); got != want {
+		if got := tr.At(int64(k)); got != want {
 			t.Errorf("opportunity %d at %v, want %v", k, got, want)
 		}
 	}
@@ -255,10 +255,10 @@ func FuzzTrace(f *testing.F) {
 		}
 		n := int64(len(tr.ms))
 		for k := range 3 * n {
-			if tr.at(k+1) < tr.at(k) {
-				t.Fatalf("opportunity %d at %v comes before %d at %v", k+1, tr.at(k+1), k, tr.at(k))
+			if tr.At(k+1) < tr.At(k) {
+				t.Fatalf("opportunity %d at %v comes before %d at %v", k+1, tr.At(k+1), k, tr.At(k))
 			}
-			if got := tr.next(tr.at(k)); tr.at(got) != tr.at(k) || got > k {
+			if got := tr.next(tr.At(k)); tr.At(got) != tr.At(k) || got > k {
 				t.Fatalf("next(at(%d)) = %d", k, got)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-pace/caddy-pace/pacing"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,6 +34,18 @@ type stage struct {
 
 	last       time.Time   // when the last admitted packet left the rate stage
 	departures []time.Time // of the packets still in the rate stage, oldest first
+
+	// With a trace, the rate stage delivers on the trace's opportunities
+	// instead of at rate, as Mahimahi's mm-link does: each carries up to
+	// 1500 bytes of the packets waiting, a packet may take the rest of one
+	// and the start of the next, and one that finds nothing waiting is
+	// lost. The trace starts with the first packet (either way, for the
+	// way down: the trace is the link's, which the client's first packet
+	// finds already there).
+	trace *pacing.Trace
+	zero  time.Time // the trace's start
+	k     int64     // the opportunity being filled
+	used  int       // bytes of it taken
 }
 
 // admit returns when a packet of n bytes that arrives at t is delivered, or
@@ -53,12 +66,38 @@ func (s *stage) admit(t time.Time, n int) (time.Time, bool) {
 	if s.last.After(leave) {
 		leave = s.last
 	}
-	if s.rate > 0 {
+	switch {
+	case s.trace != nil:
+		leave = s.onTrace(t, n)
+	case s.rate > 0:
 		leave = leave.Add(time.Duration(float64(n) / s.rate * float64(time.Second)))
 	}
 	s.last = leave
 	s.departures = append(s.departures, leave)
 	return leave.Add(s.delay), true
+}
+
+// onTrace returns when a packet of n bytes arriving at t leaves on the
+// trace's opportunities.
+func (s *stage) onTrace(t time.Time, n int) time.Time {
+	if s.zero.IsZero() {
+		s.zero = t
+	}
+	if d := t.Sub(s.zero); s.trace.At(s.k) < d {
+		// The opportunities until now found nothing waiting.
+		s.k, s.used = s.trace.Opportunities(d), 0
+	}
+	for {
+		take := min(n, pacing.PacketSize-s.used)
+		s.used, n = s.used+take, n-take
+		leave := s.zero.Add(s.trace.At(s.k))
+		if s.used == pacing.PacketSize {
+			s.k, s.used = s.k+1, 0
+		}
+		if n == 0 {
+			return leave
+		}
+	}
 }
 
 // A delayLine joins two TUN devices through a stage each way.
@@ -115,6 +154,14 @@ func (l *delayLine) set(rtt time.Duration, down, up float64, limit int, loss flo
 	l.dropped = [2]int{}
 }
 
+// traceDown has the way down follow trace, from its next packet on, in
+// place of its rate.
+func (l *delayLine) traceDown(trace *pacing.Trace) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down.trace, l.down.zero, l.down.k, l.down.used = trace, time.Time{}, 0, 0
+}
+
 // run carries packets from the client's TUN device to the server's and back
 // until one of them fails.
 func (l *delayLine) run(client, server *os.File) error {
@@ -153,6 +200,9 @@ func (l *delayLine) carry(in, out *os.File, st *stage, way int) error {
 		}
 		l.mu.Lock()
 		now := time.Now()
+		if l.down.trace != nil && l.down.zero.IsZero() {
+			l.down.zero = now // the first packet either way: the client's SYN
+		}
 		at, ok := st.admit(now, n)
 		if !ok {
 			l.dropped[way]++

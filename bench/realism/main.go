@@ -110,7 +110,7 @@ func run() error {
 	losses := flag.String("loss", "0", "percentages of packets lost each way, for the packet-level link and pace (not Chrome's throttling, which loses none)")
 	downloads := flag.Int("downloads", 0, "and this many downloads of 1 MiB over a 100 ms, 8 Mbit/s link losing -download-loss, through the link and through pace")
 	downloadLoss := flag.Float64("download-loss", 2, "percent of packets lost each way for -downloads")
-	traceDownload := flag.Bool("trace-download", false, "and download 4 MB through pace over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
+	traceDownload := flag.Bool("trace-download", false, "and download 4 MB three times through pace and through the packet-level link over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
 	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic")
 	flag.Parse()
 	if *smoke {
@@ -224,10 +224,27 @@ func run() error {
 		}
 	}
 	if *traceDownload {
-		r := result{Preset: "trace", Proto: "h1", Page: "4MB", Setup: setupPace, Run: 1}
-		r.loadResult = n.fetch(self, fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", tracePort), 4_000_000)
-		record(r)
-		if err := printTraceTable(os.Stdout, r.loadResult); err != nil {
+		tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
+		if err != nil {
+			return err
+		}
+		var runs []result
+		for run := 1; run <= traceRuns; run++ {
+			for _, setup := range []string{setupLink, setupPace} {
+				url := fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", tracePort)
+				if setup == setupLink {
+					n.line.set(40*time.Millisecond, 0, 0, 1000, 0)
+					n.line.traceDown(tr)
+					url = fmt.Sprintf("http://%s:%d/fourmb.bin", serverAddr, downloadLinkPort)
+				}
+				r := result{Preset: "trace", Proto: "h1", Page: "4MB", Setup: setup, Run: run}
+				r.loadResult = n.fetch(self, url, 4_000_000)
+				say("4 MB over the trace %-4s run %d: %.0f ms %s", setup, run, r.LoadMs, r.Error)
+				record(r)
+				runs = append(runs, r)
+			}
+		}
+		if err := printTraceTable(os.Stdout, runs); err != nil {
 			return err
 		}
 	}
@@ -348,11 +365,15 @@ func runTables(files []string) error {
 			return fmt.Errorf("%s: %v", name, err)
 		}
 	}
+	var traceRuns []result
 	for _, r := range all {
 		if r.Preset == "trace" {
-			if err := printTraceTable(os.Stdout, r.loadResult); err != nil {
-				return err
-			}
+			traceRuns = append(traceRuns, r)
+		}
+	}
+	if len(traceRuns) > 0 {
+		if err := printTraceTable(os.Stdout, traceRuns); err != nil {
+			return err
 		}
 	}
 	printTables(os.Stdout, all)
@@ -395,23 +416,56 @@ func readResult(out []byte) (loadResult, error) {
 	return r, fmt.Errorf("no result in %q", out)
 }
 
-// printTraceTable compares what a download over switchingTrace had by every
-// second with what the trace carries by then, in payload (1448 bytes of
-// every 1500-byte packet).
-func printTraceTable(w io.Writer, r loadResult) error {
-	if r.Error != "" {
-		return fmt.Errorf("the trace download: %s", r.Error)
-	}
+// traceRuns is how many downloads over the trace each setup makes.
+const traceRuns = 3
+
+// printTraceTable compares what downloads over switchingTrace had by every
+// second (the median of each setup's runs) with what the trace carries by
+// then, in payload (1448 bytes of every 1500-byte packet), and pace's with
+// the packet-level link's on the same trace.
+func printTraceTable(w io.Writer, runs []result) error {
 	tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n4 MB through `pace { rtt 40ms; trace … }`, 2 and 20 Mbit/s in turn every 3 s (%.1f s in all):\n\n", r.LoadMs/1000)
-	fmt.Fprintln(w, "| second | arrived | the trace carries | off |")
-	fmt.Fprintln(w, "|---|---|---|---|")
-	for i, got := range r.BySecond {
+	bySetup := map[string][]loadResult{}
+	for _, r := range runs {
+		if r.Error != "" {
+			return fmt.Errorf("the trace download through %s: %s", r.Setup, r.Error)
+		}
+		bySetup[r.Setup] = append(bySetup[r.Setup], r.loadResult)
+	}
+	// at is the setup's median of what had arrived by second i+1 (0 if none).
+	at := func(setup string, i int) float64 {
+		var got []float64
+		for _, r := range bySetup[setup] {
+			if i < len(r.BySecond) {
+				got = append(got, float64(r.BySecond[i]))
+			}
+		}
+		if len(got) == 0 {
+			return 0
+		}
+		slices.Sort(got)
+		return got[len(got)/2]
+	}
+	seconds := 0
+	for _, r := range runs {
+		seconds = max(seconds, len(r.BySecond))
+	}
+	off := func(a, b float64) string {
+		if a == 0 || b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%+.1f%%", (a/b-1)*100)
+	}
+	fmt.Fprintf(w, "\n4 MB over a trace, 2 and 20 Mbit/s in turn every 3 s, rtt 40ms (`pace { rtt 40ms; trace … }`, and the packet-level link delivering on the same trace's opportunities, as Mahimahi does); bytes arrived by each second, counted from the request, median of %d runs each:\n\n", len(bySetup[setupPace]))
+	fmt.Fprintln(w, "| second | the trace carries | packet-level link | pace | link / trace | pace / trace | pace / link |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for i := range seconds {
 		capacity := float64(tr.Opportunities(time.Duration(i+1)*time.Second)) * pacing.SegmentSize
-		fmt.Fprintf(w, "| %d | %d | %.0f | %+.1f%% |\n", i+1, got, capacity, (float64(got)/capacity-1)*100)
+		link, pace := at(setupLink, i), at(setupPace, i)
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.0f | %s | %s | %s |\n", i+1, capacity, link, pace, off(link, capacity), off(pace, capacity), off(pace, link))
 	}
 	return nil
 }

@@ -5,8 +5,11 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -33,6 +36,35 @@ func TestAStageIsARateAQueueAndADelay(t *testing.T) {
 		at, ok := st.admit(t0.Add(tc.arrive), 1500)
 		if got := at.Sub(t0); ok != (tc.delivered > 0) || ok && got != tc.delivered {
 			t.Errorf("packet %d, arriving at %v: delivered at %v (kept %v); want %v", i, tc.arrive, got, ok, tc.delivered)
+		}
+	}
+}
+
+// TestAStageFollowsATrace checks the stage with a trace against what
+// Mahimahi's mm-link does: an opportunity carries 1500 bytes of what is
+// waiting, a packet may span two, and unused opportunities are lost.
+func TestAStageFollowsATrace(t *testing.T) {
+	tr, err := pacing.ParseTrace(strings.NewReader("10\n10\n20\n40\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stage{trace: tr, delay: ms(5), limit: 100}
+	for i, tc := range []struct {
+		arrive    time.Duration // from the first packet, which starts the trace
+		size      int
+		delivered time.Duration
+	}{
+		{0, 1000, ms(15)},      // the first opportunity, at 10 ms, then 5 ms of delay
+		{ms(1), 1000, ms(15)},  // the first's last 500 bytes and 500 of the second, also at 10 ms
+		{ms(2), 1000, ms(15)},  // the second's last 1000
+		{ms(2), 1000, ms(25)},  // the third, at 20 ms
+		{ms(30), 100, ms(45)},  // the rest of the third came before it, lost; the fourth is at 40 ms
+		{ms(50), 3000, ms(55)}, // the trace repeats every 40 ms: its two at 50 ms carry it
+		{ms(51), 100, ms(65)},  // and the next is at 60 ms
+	} {
+		at, ok := st.admit(t0.Add(tc.arrive), tc.size)
+		if got := at.Sub(t0); !ok || got != tc.delivered {
+			t.Errorf("packet %d of %d bytes, arriving at %v: delivered at %v (kept %v); want %v", i, tc.size, tc.arrive, got, ok, tc.delivered)
 		}
 	}
 }
