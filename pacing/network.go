@@ -225,14 +225,17 @@ func devToolsPiece(rate float64) int {
 	return int(max(math.Floor(rate*0.01/PacketSize), 1)) * PacketSize
 }
 
+// pieceTime is about how long the link takes to carry a Stream's piece.
+const pieceTime = 25 * time.Millisecond
+
 // PieceSize is how much of a stream a Stream books at once: what the rate
-// carries in 25 ms, in whole segments, from one segment to InitialWindow,
-// so that a new connection's window holds a whole piece.
+// carries in pieceTime, in whole segments, from one segment to
+// InitialWindow, so that a new connection's window holds a whole piece.
 func PieceSize(rate float64) int {
 	if rate <= 0 {
 		return InitialWindow
 	}
-	segments := math.Floor(rate * 0.025 / SegmentSize)
+	segments := math.Floor(rate * pieceTime.Seconds() / SegmentSize)
 	return int(min(max(segments, 1), InitialWindow/SegmentSize)) * SegmentSize
 }
 
@@ -276,12 +279,14 @@ func (s *Stream) Burst() int {
 	return min(burst, max(room, SegmentSize))
 }
 
-// piece is what the stream books at once at the link's rate now.
+// piece is what the stream books at once at the link's rate where its next
+// piece starts (under a trace, the trace's rate there, not its mean).
 func (s *Stream) piece() int {
+	rate := s.pipe.rateFrom(s.next)
 	if s.cost == wholePackets {
-		return devToolsPiece(s.Rate())
+		return devToolsPiece(rate)
 	}
-	return PieceSize(s.Rate())
+	return PieceSize(rate)
 }
 
 // Rate is the link's rate this way, in bytes per second (0: no limit).

@@ -73,6 +73,24 @@ func (p *pipe) meanRate() float64 {
 	return p.way.meanRate()
 }
 
+// rateFrom is the pipe's rate in bytes per second for a piece that starts
+// at t, or after the last one booked: under a trace, what the trace
+// carries over the few pieces' time from there (at least a byte a second),
+// so that a piece takes about as long in the trace's slow stretches as in
+// its fast ones; otherwise its rate (0: no limit).
+func (p *pipe) rateFrom(t time.Time) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.way.trace == nil {
+		return p.way.rate
+	}
+	from := max(t.Sub(p.epoch), 0)
+	if p.k >= 0 {
+		from = max(from, p.way.trace.At(p.k))
+	}
+	return max(p.way.trace.rateOver(from, 4*pieceTime), 1)
+}
+
 // book books cost bytes, ready at ready, and returns when the pipe starts
 // and ends carrying them.
 func (p *pipe) book(ready time.Time, cost float64) (start, end time.Time) {

@@ -58,6 +58,12 @@ func (t *Trace) Rate() float64 {
 	return float64(len(t.ms)) * PacketSize / (float64(t.period) / 1000)
 }
 
+// rateOver is what the trace carries over the span d from from, in bytes
+// per second.
+func (t *Trace) rateOver(from, d time.Duration) float64 {
+	return float64(t.next(from+d)-t.next(from)) * PacketSize / d.Seconds()
+}
+
 // At is when opportunity k comes, from the trace's start; k counts on over
 // the trace's repeats.
 func (t *Trace) At(k int64) time.Duration {

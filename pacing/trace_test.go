@@ -81,12 +81,36 @@ func TestADownloadFollowsItsTrace(t *testing.T) {
 	capacity := func(by time.Duration) float64 { // payload the trace can carry by then
 		return float64(tr.next(by)) * SegmentSize
 	}
-	for sec := 2; s.by(t0.Add(time.Duration(sec)*time.Second)) < 4e6; sec++ {
+	for sec := 1; s.by(t0.Add(time.Duration(sec)*time.Second)) < 4e6; sec++ {
 		at := time.Duration(sec) * time.Second
 		got, want := float64(s.by(t0.Add(at))), capacity(at)
 		t.Logf("by %2d s: %8.0f bytes, the trace carries %8.0f (%+.1f%%)", sec, got, want, (got/want-1)*100)
 		if math.Abs(got/want-1) > 0.03 {
 			t.Errorf("by %v, %.0f bytes arrived; the trace carries %.0f", at, got, want)
+		}
+	}
+}
+
+func TestAPieceUnderATraceTakesTheTracesRateWhereItStarts(t *testing.T) {
+	// 2 Mbit/s for 1 s, then 20 Mbit/s, then nothing for 1 s: a piece is
+	// what the trace carries in about 25 ms where it starts (4 segments,
+	// then 10), not what its mean rate would (10 at once even in the slow
+	// second, which would arrive in lumps 58 ms apart), and a single
+	// segment where the trace carries nothing.
+	src := traceOf(time.Second, 2e6/8, 20e6/8, 0, 2e6/8)
+	tr, err := ParseTrace(strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := NewLink(Network{RTT: ms(40), DownTrace: tr, Up: 1e6}, t0)
+	down := link.Open(nil, 0, t0).Down
+	for _, tc := range []struct {
+		at   time.Duration
+		want int
+	}{{0, 4}, {ms(500), 4}, {ms(1500), 10}, {ms(2500), 1}, {ms(3500), 4}} {
+		down.Resume(t0.Add(tc.at)) // its source hands over its next bytes then
+		if got := down.Burst(); got != tc.want*SegmentSize {
+			t.Errorf("at %v, a piece of %d bytes, want %d segments", tc.at, got, tc.want)
 		}
 	}
 }
