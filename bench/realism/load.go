@@ -28,8 +28,16 @@ type loadResult struct {
 	// for, began and ended (ms from the navigation's start), to see where
 	// two setups part.
 	Timeline []timing `json:"timeline,omitempty"`
-	// For a download: the bytes arrived by each whole second.
-	BySecond []int64 `json:"by_second,omitempty"`
+	// For a download: the bytes arrived by each whole second, and with
+	// -series, by each read (ms from the request).
+	BySecond []int64   `json:"by_second,omitempty"`
+	Series   []arrived `json:"series,omitempty"`
+}
+
+// arrived is what a download had by a time, in ms from its request.
+type arrived struct {
+	Ms    float64 `json:"ms"`
+	Bytes int64   `json:"bytes"`
 }
 
 type timing struct {

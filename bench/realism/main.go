@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,7 +111,7 @@ func run() error {
 	losses := flag.String("loss", "0", "percentages of packets lost each way, for the packet-level link and pace (not Chrome's throttling, which loses none)")
 	downloads := flag.Int("downloads", 0, "and this many downloads of 1 MiB over a 100 ms, 8 Mbit/s link losing -download-loss, through the link and through pace")
 	downloadLoss := flag.Float64("download-loss", 2, "percent of packets lost each way for -downloads")
-	traceDownload := flag.Bool("trace-download", false, "and download 4 MB three times through pace and through the packet-level link over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
+	traceDownload := flag.Bool("trace-download", false, "and download 4 MB five times through pace and through the packet-level link over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
 	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic")
 	flag.Parse()
 	if *smoke {
@@ -233,12 +234,12 @@ func run() error {
 			for _, setup := range []string{setupLink, setupPace} {
 				url := fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", tracePort)
 				if setup == setupLink {
-					n.line.set(40*time.Millisecond, 0, 0, 1000, 0)
+					n.line.set(traceRTT, 0, 0, 1000, 0)
 					n.line.traceDown(tr)
 					url = fmt.Sprintf("http://%s:%d/fourmb.bin", serverAddr, downloadLinkPort)
 				}
 				r := result{Preset: "trace", Proto: "h1", Page: "4MB", Setup: setup, Run: run}
-				r.loadResult = n.fetch(self, url, 4_000_000)
+				r.loadResult = n.fetch(self, url, 4_000_000, "-series")
 				say("4 MB over the trace %-4s run %d: %.0f ms %s", setup, run, r.LoadMs, r.Error)
 				record(r)
 				runs = append(runs, r)
@@ -303,8 +304,7 @@ func printTables(w io.Writer, all []result) {
 		loads[c] = append(loads[c], r.LoadMs)
 	}
 	for c, ms := range loads {
-		slices.Sort(ms)
-		medians[c] = ms[len(ms)/2]
+		medians[c] = median(ms)
 	}
 	ccs := slices.DeleteFunc(uniq(all, func(r result) string { return r.CC }), func(cc string) bool { return cc == "" })
 	losses := uniq(all, func(r result) string { return strconv.FormatFloat(r.Loss, 'g', -1, 64) })
@@ -417,55 +417,126 @@ func readResult(out []byte) (loadResult, error) {
 }
 
 // traceRuns is how many downloads over the trace each setup makes.
-const traceRuns = 3
+const traceRuns = 5
+
+// traceRTT is the round-trip time of the trace download, both setups.
+const traceRTT = 40 * time.Millisecond
 
 // printTraceTable compares what downloads over switchingTrace had by every
-// second (the median of each setup's runs) with what the trace carries by
-// then, in payload (1448 bytes of every 1500-byte packet), and pace's with
-// the packet-level link's on the same trace.
+// second (the median of each setup's runs) with what the trace carries, in
+// payload (1448 bytes of every 1500-byte packet), and pace's with the
+// packet-level link's on the same trace. It counts the seconds two ways:
+// from the request, against what the trace carries from its start (the
+// client's first packet); and, where the runs kept every read's time, from
+// the download's first bytes, against what the trace carries over the same
+// span half a round trip earlier, when those bytes could leave the link.
 func printTraceTable(w io.Writer, runs []result) error {
 	tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
 	if err != nil {
 		return err
 	}
-	bySetup := map[string][]loadResult{}
 	for _, r := range runs {
 		if r.Error != "" {
 			return fmt.Errorf("the trace download through %s: %s", r.Setup, r.Error)
 		}
-		bySetup[r.Setup] = append(bySetup[r.Setup], r.loadResult)
 	}
-	// at is the setup's median of what had arrived by second i+1 (0 if none).
-	at := func(setup string, i int) float64 {
-		var got []float64
-		for _, r := range bySetup[setup] {
-			if i < len(r.BySecond) {
-				got = append(got, float64(r.BySecond[i]))
+	fmt.Fprintf(w, "\n4 MB over a trace, 2 and 20 Mbit/s in turn every 3 s, rtt %v (`pace { rtt %v; trace … }`, and the packet-level link delivering on the same trace's opportunities, as Mahimahi does), median of each setup's runs:\n", traceRTT, traceRTT)
+	fmt.Fprintf(w, "\nBytes arrived by each second counted from the request, against what the trace carries from its start (the client's first packet):\n\n")
+	printTraceSeconds(w, runs, func(r loadResult) ([]float64, []float64) { return fromRequest(tr, r) })
+	fmt.Fprintf(w, "\nBytes arrived by each second counted from the download's first bytes, against what the trace carries over the same span, half a round trip earlier (%v), when they left the link:\n\n", traceRTT/2)
+	printTraceSeconds(w, runs, func(r loadResult) ([]float64, []float64) { return fromFirstByte(tr, r) })
+	return nil
+}
+
+// median is the median of xs (the upper one of an even count), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// payload is what tr carries by d from its start, in TCP payload.
+func payload(tr *pacing.Trace, d time.Duration) float64 {
+	return float64(tr.Opportunities(d)) * pacing.SegmentSize
+}
+
+// fromRequest is what a download over tr had by every second from its
+// request, and what tr carries by then from its start.
+func fromRequest(tr *pacing.Trace, r loadResult) (got, want []float64) {
+	for i, n := range r.BySecond {
+		got = append(got, float64(n))
+		want = append(want, payload(tr, time.Duration(i+1)*time.Second))
+	}
+	return got, want
+}
+
+// fromFirstByte is what a download over tr had by every whole second from
+// its first bytes' arrival (with r.Series, else nothing), and what tr
+// carries over the same span half a round trip earlier.
+func fromFirstByte(tr *pacing.Trace, r loadResult) (got, want []float64) {
+	if len(r.Series) == 0 {
+		return nil, nil
+	}
+	ms := func(x float64) time.Duration { return time.Duration(x * float64(time.Millisecond)) }
+	first := ms(r.Series[0].Ms)
+	from := first - traceRTT/2
+	for s := time.Second; first+s <= ms(r.Series[len(r.Series)-1].Ms); s += time.Second {
+		var n int64
+		for _, a := range r.Series {
+			if ms(a.Ms) <= first+s {
+				n = a.Bytes
 			}
 		}
-		if len(got) == 0 {
-			return 0
-		}
-		slices.Sort(got)
-		return got[len(got)/2]
+		got = append(got, float64(n))
+		want = append(want, payload(tr, from+s+1)-payload(tr, from)) // by from+s, as the bytes are counted
 	}
+	return got, want
+}
+
+// printTraceSeconds prints, for every second, the medians over each setup's
+// runs of what had arrived, of what the trace carried (as count says) and
+// of their ratio, and pace's ratio against the link's (counted from the
+// first bytes, each setup's span of the trace is its own).
+func printTraceSeconds(w io.Writer, runs []result, count func(loadResult) (got, want []float64)) {
+	type cell struct{ got, want, ratio []float64 }
+	cells := map[string][]cell{}
 	seconds := 0
 	for _, r := range runs {
-		seconds = max(seconds, len(r.BySecond))
+		got, want := count(r.loadResult)
+		seconds = max(seconds, len(got))
+		for i := range got {
+			for len(cells[r.Setup]) <= i {
+				cells[r.Setup] = append(cells[r.Setup], cell{})
+			}
+			c := &cells[r.Setup][i]
+			c.got, c.want, c.ratio = append(c.got, got[i]), append(c.want, want[i]), append(c.ratio, got[i]/want[i])
+		}
 	}
-	off := func(a, b float64) string {
-		if a == 0 || b == 0 {
+	at := func(setup string, i int) (got, want, ratio float64, n int) {
+		if i >= len(cells[setup]) {
+			return 0, 0, 0, 0
+		}
+		c := cells[setup][i]
+		return median(c.got), median(c.want), median(c.ratio), len(c.got)
+	}
+	percent := func(ratio float64) string {
+		if ratio == 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) {
 			return "–"
 		}
-		return fmt.Sprintf("%+.1f%%", (a/b-1)*100)
+		return fmt.Sprintf("%+.1f%%", (ratio-1)*100)
 	}
-	fmt.Fprintf(w, "\n4 MB over a trace, 2 and 20 Mbit/s in turn every 3 s, rtt 40ms (`pace { rtt 40ms; trace … }`, and the packet-level link delivering on the same trace's opportunities, as Mahimahi does); bytes arrived by each second, counted from the request, median of %d runs each:\n\n", len(bySetup[setupPace]))
-	fmt.Fprintln(w, "| second | the trace carries | packet-level link | pace | link / trace | pace / trace | pace / link |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	if seconds == 0 {
+		fmt.Fprintln(w, "(no run kept its reads' times)")
+		return
+	}
+	fmt.Fprintln(w, "| second | the trace carries, link's span | packet-level link | link / trace | the trace carries, pace's span | pace | pace / trace | pace / link | runs (link, pace) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for i := range seconds {
-		capacity := float64(tr.Opportunities(time.Duration(i+1)*time.Second)) * pacing.SegmentSize
-		link, pace := at(setupLink, i), at(setupPace, i)
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.0f | %s | %s | %s |\n", i+1, capacity, link, pace, off(link, capacity), off(pace, capacity), off(pace, link))
+		link, linkTrace, linkRatio, nl := at(setupLink, i)
+		pace, paceTrace, paceRatio, np := at(setupPace, i)
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %s | %.0f | %.0f | %s | %s | %d, %d |\n", i+1, linkTrace, link, percent(linkRatio), paceTrace, pace, percent(paceRatio), percent(paceRatio/linkRatio), nl, np)
 	}
-	return nil
 }

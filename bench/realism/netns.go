@@ -275,17 +275,18 @@ func (n *namespaces) downloadURL(setup string) string {
 
 // fetch downloads a file once, on a new connection, in the client's
 // namespace, and returns how long it took as a load's time.
-func (n *namespaces) fetch(self, url string, size int64) loadResult {
-	return n.inClient(self, "fetch", "-url", url, "-size", strconv.FormatInt(size, 10))
+func (n *namespaces) fetch(self, url string, size int64, flags ...string) loadResult {
+	return n.inClient(self, append([]string{"fetch", "-url", url, "-size", strconv.FormatInt(size, 10)}, flags...)...)
 }
 
 // runFetch is `realism fetch`: one download on a new connection, whose time
 // and size it prints as a load's result, and what had arrived at every
-// second.
+// second (and with -series, at every read).
 func runFetch(args []string) {
 	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
 	url := fs.String("url", "", "what to download")
 	size := fs.Int64("size", 1<<20, "its size")
+	series := fs.Bool("series", false, "and what had arrived at every read")
 	fs.Parse(args)
 	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DisableCompression: true}}
 	start := time.Now()
@@ -300,6 +301,9 @@ func runFetch(args []string) {
 				r.BySecond = append(r.BySecond, n)
 			}
 			n += int64(m)
+			if *series && m > 0 {
+				r.Series = append(r.Series, arrived{float64(time.Since(start)) / float64(time.Millisecond), n})
+			}
 			if rerr != nil {
 				if rerr != io.EOF {
 					err = rerr

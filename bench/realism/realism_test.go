@@ -69,6 +69,41 @@ func TestAStageFollowsATrace(t *testing.T) {
 	}
 }
 
+// TestADownloadIsCountedFromItsFirstBytes checks fromFirstByte on a
+// download that carries every opportunity of the trace from 100 ms on, each
+// arriving half a round trip after it: it is exactly what the trace
+// carries at every second from its first bytes, and counted from the
+// request it is short by what came before them.
+func TestADownloadIsCountedFromItsFirstBytes(t *testing.T) {
+	tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r loadResult
+	var n int64
+	for k := tr.Opportunities(ms(100)); n < 4_000_000; k++ {
+		n += pacing.SegmentSize
+		at := tr.At(k) + traceRTT/2
+		r.Series = append(r.Series, arrived{float64(at) / float64(time.Millisecond), n})
+		for len(r.BySecond) < int(at/time.Second) {
+			r.BySecond = append(r.BySecond, n-pacing.SegmentSize)
+		}
+	}
+	got, want := fromFirstByte(tr, r)
+	if len(got) != 4 {
+		t.Fatalf("%d seconds counted, want 4 (the download lasts %.0f ms from its first bytes)", len(got), r.Series[len(r.Series)-1].Ms-r.Series[0].Ms)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("second %d from the first bytes: %.0f arrived, the trace carries %.0f", i+1, got[i], want[i])
+		}
+	}
+	got, want = fromRequest(tr, r)
+	if len(got) != 4 || want[0]-got[0] < 0.1*250_000*1448/1500 {
+		t.Errorf("from the request, by 1 s: %.0f arrived of %.0f, want 100 ms and a half round trip of 2 Mbit/s short", got[0], want[0])
+	}
+}
+
 func TestTheSiteWeighsWhatItSays(t *testing.T) {
 	dir := t.TempDir()
 	if err := writeSite(dir); err != nil {
