@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -397,11 +396,12 @@ func secs(ms float64) string {
 	return fmt.Sprintf("%.2f s", ms/1000)
 }
 
+// ratio is how much a is above b, in percent to a tenth.
 func ratio(a, b float64) string {
 	if a == 0 || b == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%+.0f%%", (a/b-1)*100)
+	return fmt.Sprintf("%+.1f%%", (a/b-1)*100)
 }
 
 // readResult reads the one JSON line a `realism load` printed.
@@ -522,12 +522,6 @@ func printTraceSeconds(w io.Writer, runs []result, count func(loadResult) (got, 
 		c := cells[setup][i]
 		return median(c.got), median(c.want), median(c.ratio), len(c.got)
 	}
-	percent := func(ratio float64) string {
-		if ratio == 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) {
-			return "–"
-		}
-		return fmt.Sprintf("%+.1f%%", (ratio-1)*100)
-	}
 	if seconds == 0 {
 		fmt.Fprintln(w, "(no run kept its reads' times)")
 		return
@@ -537,6 +531,6 @@ func printTraceSeconds(w io.Writer, runs []result, count func(loadResult) (got, 
 	for i := range seconds {
 		link, linkTrace, linkRatio, nl := at(setupLink, i)
 		pace, paceTrace, paceRatio, np := at(setupPace, i)
-		fmt.Fprintf(w, "| %d | %.0f | %.0f | %s | %.0f | %.0f | %s | %s | %d, %d |\n", i+1, linkTrace, link, percent(linkRatio), paceTrace, pace, percent(paceRatio), percent(paceRatio/linkRatio), nl, np)
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %s | %.0f | %.0f | %s | %s | %d, %d |\n", i+1, linkTrace, link, ratio(linkRatio, 1), paceTrace, pace, ratio(paceRatio, 1), ratio(paceRatio, linkRatio), nl, np)
 	}
 }
