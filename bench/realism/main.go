@@ -88,6 +88,7 @@ const (
 // A result is one load, as the results file keeps it.
 type result struct {
 	Preset string  `json:"preset"`
+	Trace  string  `json:"trace,omitempty"` // which of benchTraces, for a download over one
 	Proto  string  `json:"proto"`
 	Page   string  `json:"page"`
 	Setup  string  `json:"setup"`
@@ -110,7 +111,7 @@ func run() error {
 	losses := flag.String("loss", "0", "percentages of packets lost each way, for the packet-level link and pace (not Chrome's throttling, which loses none)")
 	downloads := flag.Int("downloads", 0, "and this many downloads of 1 MiB over a 100 ms, 8 Mbit/s link losing -download-loss, through the link and through pace")
 	downloadLoss := flag.Float64("download-loss", 2, "percent of packets lost each way for -downloads")
-	traceDownload := flag.Bool("trace-download", false, "and download 4 MB five times through pace and through the packet-level link over a trace switching between 2 and 20 Mbit/s every 3 s, against the trace's capacity at every second")
+	traceDownload := flag.Bool("trace-download", false, "and download 4 MB five times through pace and through the packet-level link over each of two traces (one switching between 2 and 20 Mbit/s every 3 s, one like a cellular link's), against the trace's capacity at every second")
 	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic")
 	flag.Parse()
 	if *smoke {
@@ -224,27 +225,29 @@ func run() error {
 		}
 	}
 	if *traceDownload {
-		tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
-		if err != nil {
-			return err
-		}
 		var runs []result
-		for run := 1; run <= traceRuns; run++ {
-			for _, setup := range []string{setupLink, setupPace} {
-				url := fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", tracePort)
-				if setup == setupLink {
-					n.line.set(traceRTT, 0, 0, 1000, 0)
-					n.line.traceDown(tr)
-					url = fmt.Sprintf("http://%s:%d/fourmb.bin", serverAddr, downloadLinkPort)
+		for _, bt := range benchTraces {
+			tr, err := pacing.ParseTrace(strings.NewReader(bt.text()))
+			if err != nil {
+				return err
+			}
+			for run := 1; run <= traceRuns; run++ {
+				for _, setup := range []string{setupLink, setupPace} {
+					url := fmt.Sprintf("http://127.0.0.1:%d/fourmb.bin", bt.port)
+					if setup == setupLink {
+						n.line.set(traceRTT, 0, 0, 1000, 0)
+						n.line.traceDown(tr)
+						url = fmt.Sprintf("http://%s:%d/fourmb.bin", serverAddr, downloadLinkPort)
+					}
+					r := result{Preset: "trace", Trace: bt.name, Proto: "h1", Page: "4MB", Setup: setup, Run: run}
+					r.loadResult = n.fetch(self, url, 4_000_000, "-series")
+					say("4 MB over the trace %s %-4s run %d: %.0f ms %s", bt.name, setup, run, r.LoadMs, r.Error)
+					record(r)
+					runs = append(runs, r)
 				}
-				r := result{Preset: "trace", Proto: "h1", Page: "4MB", Setup: setup, Run: run}
-				r.loadResult = n.fetch(self, url, 4_000_000, "-series")
-				say("4 MB over the trace %-4s run %d: %.0f ms %s", setup, run, r.LoadMs, r.Error)
-				record(r)
-				runs = append(runs, r)
 			}
 		}
-		if err := printTraceTable(os.Stdout, runs); err != nil {
+		if err := printTraceTables(os.Stdout, runs); err != nil {
 			return err
 		}
 	}
@@ -370,10 +373,8 @@ func runTables(files []string) error {
 			traceRuns = append(traceRuns, r)
 		}
 	}
-	if len(traceRuns) > 0 {
-		if err := printTraceTable(os.Stdout, traceRuns); err != nil {
-			return err
-		}
+	if err := printTraceTables(os.Stdout, traceRuns); err != nil {
+		return err
 	}
 	printTables(os.Stdout, all)
 	return nil
@@ -422,7 +423,22 @@ const traceRuns = 5
 // traceRTT is the round-trip time of the trace download, both setups.
 const traceRTT = 40 * time.Millisecond
 
-// printTraceTable compares what downloads over switchingTrace had by every
+// printTraceTables prints printTraceTable for each of benchTraces that runs
+// went over.
+func printTraceTables(w io.Writer, runs []result) error {
+	for _, bt := range benchTraces {
+		over := slices.DeleteFunc(slices.Clone(runs), func(r result) bool { return r.Trace != bt.name })
+		if len(over) == 0 {
+			continue
+		}
+		if err := printTraceTable(w, bt, over); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printTraceTable compares what downloads over bt had by every
 // second (the median of each setup's runs) with what the trace carries, in
 // payload (1448 bytes of every 1500-byte packet), and pace's with the
 // packet-level link's on the same trace. It counts the seconds two ways:
@@ -430,8 +446,8 @@ const traceRTT = 40 * time.Millisecond
 // client's first packet); and, where the runs kept every read's time, from
 // the download's first bytes, against what the trace carries over the same
 // span half a round trip earlier, when those bytes could leave the link.
-func printTraceTable(w io.Writer, runs []result) error {
-	tr, err := pacing.ParseTrace(strings.NewReader(switchingTrace()))
+func printTraceTable(w io.Writer, bt benchTrace, runs []result) error {
+	tr, err := pacing.ParseTrace(strings.NewReader(bt.text()))
 	if err != nil {
 		return err
 	}
@@ -440,7 +456,7 @@ func printTraceTable(w io.Writer, runs []result) error {
 			return fmt.Errorf("the trace download through %s: %s", r.Setup, r.Error)
 		}
 	}
-	fmt.Fprintf(w, "\n4 MB over a trace, 2 and 20 Mbit/s in turn every 3 s, rtt %v (`pace { rtt %v; trace … }`, and the packet-level link delivering on the same trace's opportunities, as Mahimahi does), median of each setup's runs:\n", traceRTT, traceRTT)
+	fmt.Fprintf(w, "\n4 MB over a trace, %s, rtt %v (`pace { rtt %v; trace … }`, and the packet-level link delivering on the same trace's opportunities, as Mahimahi does), median of each setup's runs:\n", bt.about, traceRTT, traceRTT)
 	fmt.Fprintf(w, "\nBytes arrived by each second counted from the request, against what the trace carries from its start (the client's first packet):\n\n")
 	printTraceSeconds(w, runs, func(r loadResult) ([]float64, []float64) { return fromRequest(tr, r) })
 	fmt.Fprintf(w, "\nBytes arrived by each second counted from the download's first bytes, against what the trace carries over the same span, half a round trip earlier (%v), when they left the link:\n\n", traceRTT/2)

@@ -136,12 +136,11 @@ func port(p preset, setup, proto string, loss int) int {
 	panic(p.name)
 }
 
-// The downloads' servers, plain HTTP: behind the link, pace's, and pace's
-// with a trace.
+// The downloads' servers, plain HTTP: behind the link, and pace's (those
+// with a trace are benchTraces').
 const (
 	downloadLinkPort = 8480
 	downloadPacePort = 9980
-	tracePort        = 9981
 )
 
 // startServers starts the Caddy behind the packet-level link, in the
@@ -191,11 +190,13 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset, losse
 	}
 	fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt 100ms\n\t\trate 8Mbit\n\t\tupload_rate 8Mbit\n\t\tloss %g%%\n\t}\n\tfile_server\n}\n",
 		downloadPacePort, root, downloadLoss)
-	traceFile := filepath.Join(work, "switching.trace")
-	if err := os.WriteFile(traceFile, []byte(switchingTrace()), 0o644); err != nil {
-		return err
+	for i, bt := range benchTraces {
+		traceFile := filepath.Join(work, fmt.Sprintf("%d.trace", i))
+		if err := os.WriteFile(traceFile, []byte(bt.text()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt %v\n\t\ttrace %s\n\t}\n\tfile_server\n}\n", bt.port, root, traceRTT, traceFile)
 	}
-	fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt 40ms\n\t\ttrace %s\n\t}\n\tfile_server\n}\n", tracePort, root, traceFile)
 	clientConfig := global(ports) + sites.String()
 
 	for _, s := range []struct {

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,40 @@ func TestADownloadIsCountedFromItsFirstBytes(t *testing.T) {
 	got, want = fromRequest(tr, r)
 	if len(got) != 4 || want[0]-got[0] < 0.1*250_000*1448/1500 {
 		t.Errorf("from the request, by 1 s: %.0f arrived of %.0f, want 100 ms and a half round trip of 2 Mbit/s short", got[0], want[0])
+	}
+}
+
+func TestTheCellularTraceIsTheSameBoundedAndBursty(t *testing.T) {
+	text := cellularTrace()
+	if cellularTrace() != text {
+		t.Fatal("two runs made two traces")
+	}
+	tr, err := pacing.ParseTrace(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every 200 ms at its rate, give or take what a burst carries over.
+	for at := time.Duration(0); at < 30*time.Second; at += 200 * time.Millisecond {
+		mbit := float64(tr.Opportunities(at+200*time.Millisecond)-tr.Opportunities(at)) * 1500 * 8 / 0.2 / 1e6
+		if mbit < 0.4 || mbit > 41 {
+			t.Errorf("%v to %v: %.2f Mbit/s, want 0.5 to 40", at, at+200*time.Millisecond, mbit)
+		}
+	}
+	// Bursts: milliseconds with several opportunities, and milliseconds
+	// with none between two that have some.
+	lines := strings.Fields(text)
+	many, gaps := 0, 0
+	for i := 1; i < len(lines); i++ {
+		a, _ := strconv.Atoi(lines[i-1])
+		b, _ := strconv.Atoi(lines[i])
+		if a == b {
+			many++
+		} else if b > a+1 {
+			gaps++
+		}
+	}
+	if many < len(lines)/10 || gaps < 1000 {
+		t.Errorf("%d repeated milliseconds and %d gaps in %d opportunities: not bursty", many, gaps, len(lines))
 	}
 }
 

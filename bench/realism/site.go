@@ -206,6 +206,20 @@ func padPNG(img []byte, size int) []byte {
 	return out
 }
 
+// A benchTrace is a trace the realism benchmark downloads over, through
+// pace on its own port and through the packet-level link.
+type benchTrace struct {
+	name  string // "" for the first, which results before there were two name so
+	about string
+	port  int
+	text  func() string
+}
+
+var benchTraces = []benchTrace{
+	{"", "2 and 20 Mbit/s in turn every 3 s", 9981, switchingTrace},
+	{"cellular", "a cellular link's made-up recording: between 0.5 and 40 Mbit/s, a new rate every 200 ms, delivered in bursts", 9982, cellularTrace},
+}
+
 // switchingTrace is a trace in Mahimahi's format whose capacity switches
 // between 2 and 20 Mbit/s every 3 s, for 30 s: each millisecond's
 // opportunities are what its rate carries in it, the fractions carried over.
@@ -218,6 +232,30 @@ func switchingTrace() string {
 			rate = 20e6 / 8
 		}
 		for owed += rate / 1000 / 1500; owed >= 1; owed-- {
+			fmt.Fprintln(&b, ms+1)
+		}
+	}
+	return b.String()
+}
+
+// cellularTrace is a trace in Mahimahi's format shaped like a recording of a
+// cellular link, the same on every run: its rate takes a random walk (×
+// e^N(0, 0.5) every 200 ms, from 8 Mbit/s, kept between 0.5 and 40), and
+// it delivers in bursts, as a cell's scheduler does: in each millisecond
+// only with a chance of one in two, then all that is owed since, for 30 s.
+func cellularTrace() string {
+	random := rand.New(rand.NewPCG(12, 0))
+	var b strings.Builder
+	rate, owed := 8e6/8, 0.0
+	for ms := int64(0); ms < 30_000; ms++ {
+		if ms%200 == 0 && ms > 0 {
+			rate = min(max(rate*math.Exp(random.NormFloat64()*0.5), 0.5e6/8), 40e6/8)
+		}
+		owed += rate / 1000 / 1500
+		if random.IntN(2) == 0 {
+			continue
+		}
+		for ; owed >= 1; owed-- {
 			fmt.Fprintln(&b, ms+1)
 		}
 	}
