@@ -73,11 +73,16 @@ func (p *pipe) meanRate() float64 {
 	return p.way.meanRate()
 }
 
+// traceRateSpan is how much of a trace, from where a piece starts, sets the
+// piece's size: a few pieces' time, so that a trace's bursts and gaps
+// (opportunities come in whole milliseconds) average out.
+const traceRateSpan = 4 * pieceTime
+
 // rateFrom is the pipe's rate in bytes per second for a piece that starts
 // at t, or after the last one booked: under a trace, what the trace
-// carries over the few pieces' time from there (at least a byte a second),
-// so that a piece takes about as long in the trace's slow stretches as in
-// its fast ones; otherwise its rate (0: no limit).
+// carries over traceRateSpan from there (at least a byte a second), so
+// that a piece takes about as long in the trace's slow stretches as in its
+// fast ones; otherwise its rate (0: no limit).
 func (p *pipe) rateFrom(t time.Time) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -88,7 +93,7 @@ func (p *pipe) rateFrom(t time.Time) float64 {
 	if p.k >= 0 {
 		from = max(from, p.way.trace.At(p.k))
 	}
-	return max(p.way.trace.rateOver(from, 4*pieceTime), 1)
+	return max(p.way.trace.rateOver(from, traceRateSpan), 1)
 }
 
 // book books cost bytes, ready at ready, and returns when the pipe starts

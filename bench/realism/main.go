@@ -367,13 +367,13 @@ func runTables(files []string) error {
 			return fmt.Errorf("%s: %v", name, err)
 		}
 	}
-	var traceRuns []result
+	var overTraces []result
 	for _, r := range all {
 		if r.Preset == "trace" {
-			traceRuns = append(traceRuns, r)
+			overTraces = append(overTraces, r)
 		}
 	}
-	if err := printTraceTables(os.Stdout, traceRuns); err != nil {
+	if err := printTraceTables(os.Stdout, overTraces); err != nil {
 		return err
 	}
 	printTables(os.Stdout, all)
@@ -499,12 +499,10 @@ func fromFirstByte(tr *pacing.Trace, r loadResult) (got, want []float64) {
 	ms := func(x float64) time.Duration { return time.Duration(x * float64(time.Millisecond)) }
 	first := ms(r.Series[0].Ms)
 	from := first - traceRTT/2
+	i, n := 0, int64(0)
 	for s := time.Second; first+s <= ms(r.Series[len(r.Series)-1].Ms); s += time.Second {
-		var n int64
-		for _, a := range r.Series {
-			if ms(a.Ms) <= first+s {
-				n = a.Bytes
-			}
+		for ; i < len(r.Series) && ms(r.Series[i].Ms) <= first+s; i++ {
+			n = r.Series[i].Bytes
 		}
 		got = append(got, float64(n))
 		want = append(want, payload(tr, from+s+1)-payload(tr, from)) // by from+s, as the bytes are counted

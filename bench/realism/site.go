@@ -209,7 +209,7 @@ func padPNG(img []byte, size int) []byte {
 // A benchTrace is a trace the realism benchmark downloads over, through
 // pace on its own port and through the packet-level link.
 type benchTrace struct {
-	name  string // "" for the first, which results before there were two name so
+	name  string // "" for the switching one, as results from before there were two have it
 	about string
 	port  int
 	text  func() string
