@@ -32,7 +32,11 @@ type liveSite struct {
 // on a free loopback address.
 func startLive(t *testing.T, caddyfile string) *liveSite {
 	t.Helper()
-	s := &liveSite{t: t, admin: freeAddr(t), adminCalls: &http.Client{Timeout: 10 * time.Second}}
+	// Every load replaces Caddy's admin server and shuts the old one down
+	// in the background, so a kept-alive connection to it may be closed
+	// under the next call: each call dials afresh.
+	adminCalls := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	s := &liveSite{t: t, admin: freeAddr(t), adminCalls: adminCalls}
 	t.Cleanup(func() { // after Caddy stops: close the admin endpoint too
 		caddy.Load([]byte(`{"admin": {"disabled": true, "config": {"persist": false}}}`), true)
 		caddy.Stop()
