@@ -1,6 +1,10 @@
 package pacing
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/time/rate"
+)
 
 // Budgets holds the Budgets that streams share, one per key and rate, so
 // that all streams of one client (or one site) draw from one rate. A budget
@@ -34,4 +38,46 @@ func (bs *Budgets) Acquire(key string, bytesPerSecond float64, now time.Time) *S
 	return bs.acquire(budgetKey{heldKey(key), bytesPerSecond}, now, func() *Budget {
 		return NewBudget(bytesPerSecond, RateChunk(bytesPerSecond).N)
 	})
+}
+
+// A Budget is a token bucket of bytes: it lets bytes leave at a rate, and
+// lets up to its burst leave at once after an idle time. Streams that share
+// a Budget share its rate, each waiting its turn. It is safe for concurrent
+// use.
+type Budget struct {
+	lim *rate.Limiter
+}
+
+// NewBudget returns a budget of bytesPerSecond that holds at most burst bytes
+// of credit (at least 1). It starts full, as a link that has been idle.
+func NewBudget(bytesPerSecond float64, burst int) *Budget {
+	return &Budget{lim: rate.NewLimiter(rate.Limit(bytesPerSecond), max(burst, 1))}
+}
+
+// Burst is the most bytes one Reserve may ask for.
+func (b *Budget) Burst() int { return b.lim.Burst() }
+
+// Rate is the budget's rate in bytes per second.
+func (b *Budget) Rate() float64 { return float64(b.lim.Limit()) }
+
+// Reserve books n bytes (1 ≤ n ≤ Burst) at now and returns how long to wait
+// before sending them. Reservations are served in the order they are made,
+// so streams that share the budget take turns.
+func (b *Budget) Reserve(now time.Time, n int) time.Duration {
+	// Rounded: the limiter's float arithmetic leaves delays a nanosecond
+	// short, which a fake clock would see.
+	return b.lim.ReserveN(now, n).DelayFrom(now).Round(time.Microsecond)
+}
+
+// Empty spends the credit that the budget holds at now, so that the next
+// bytes wait for the rate: an upload Reader's budget starts this way, so
+// that its first read is paced like the rest.
+func (b *Budget) Empty(now time.Time) {
+	b.lim.ReserveN(now, int(b.lim.TokensAt(now)))
+}
+
+// full reports whether the budget has all its credit back at now, so that
+// forgetting it and making a new one later changes nothing.
+func (b *Budget) full(now time.Time) bool {
+	return b.lim.TokensAt(now) >= float64(b.lim.Burst())
 }

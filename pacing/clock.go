@@ -47,3 +47,26 @@ func (c *RealClock) Stop() {
 		c.timer.Stop()
 	}
 }
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sleepBounded sleeps d from now, but not past deadline (none if zero): it
+// returns how long it slept, and whether the deadline cut it short.
+func sleepBounded(ctx context.Context, clock Clock, d time.Duration, now, deadline time.Time) (time.Duration, bool, error) {
+	past := false
+	if !deadline.IsZero() {
+		if left := deadline.Sub(now); d >= left {
+			d, past = max(left, 0), true
+		}
+	}
+	if d <= 0 {
+		return 0, past, ctx.Err()
+	}
+	return d, past, clock.Sleep(ctx, d)
+}

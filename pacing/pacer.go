@@ -22,7 +22,7 @@ type Plan struct {
 	// Rate is the stream's own limit in bytes per second; 0 for none. The
 	// stream gets a link of that rate, free from its first paced byte, so a
 	// chunk leaves when the link would have carried its last byte: n bytes
-	// take n/Rate. A Pacer that runs late catches up (see link).
+	// take n/Rate. A Pacer that runs late catches up (see ownRate).
 	Rate float64
 
 	// Shared is a rate that the stream shares with others, used instead of
@@ -69,8 +69,7 @@ type Pacer struct {
 	plan     Plan
 	chunker  Chunker
 	sched    Schedule
-	budget   Limiter // the plan's shared rate, or the stream's own link once paced
-	link     *link   // the stream's own link, under Plan.Rate
+	budget   Limiter // the plan's shared rate, or the stream's own once paced
 	clock    Clock
 	readSize int
 	idles    bool      // the rate is a link, told how long the source took
@@ -111,39 +110,6 @@ func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, c
 		p.lastOut = clock.Now()
 	}
 	return p
-}
-
-// A Limiter lets bytes leave at a rate: a Budget shared with other streams,
-// the Stream of a client's Link, or a stream's own link.
-type Limiter interface {
-	// Reserve books n bytes (at most Burst) at now and returns how long to
-	// wait before they leave.
-	Reserve(now time.Time, n int) time.Duration
-	// Burst is the most bytes one Reserve may book.
-	Burst() int
-	// Rate is the limit in bytes per second; 0 for none.
-	Rate() float64
-}
-
-// An idler is a Limiter that is a link: told how long the source took to
-// hand over the next bytes, which it was idle for, so that a source that
-// pauses earns no credit while a Pacer that runs late catches up.
-type idler interface {
-	idle(d time.Duration)
-}
-
-// An aheader is a Limiter that is a link that loses packets: told, before
-// a piece is booked, how many bytes the source has handed over after it, so
-// that it knows whether a lost packet is the last in flight.
-type aheader interface {
-	ahead(n int)
-}
-
-// An opener is a Limiter that may not take bytes yet (a connection's
-// congestion window): Open says how long to wait until n bytes may be
-// booked.
-type opener interface {
-	Open(now time.Time, n int) time.Duration
 }
 
 // Stats returns what the Pacer has done so far.
@@ -200,8 +166,7 @@ func (p *Pacer) writeChunkPart(b []byte) (int, error) {
 		if p.budget == nil && p.plan.Rate > 0 && !p.free {
 			// The stream's own link, free from its first paced byte, so
 			// that the first chunk is paced like the rest.
-			p.link = newLink(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()), p.clock.Now())
-			p.budget = p.link
+			p.budget = newOwnRate(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()), p.clock.Now())
 		}
 	}
 	written := 0

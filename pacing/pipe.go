@@ -16,6 +16,17 @@ type way struct {
 	loss, burst   float64 // the share of packets lost, and the mean length of a burst of losses
 }
 
+// rate is a way's mean rate in bytes per second: its trace's, or its rate.
+func (w way) meanRate() float64 {
+	if w.trace != nil {
+		return w.trace.Rate()
+	}
+	return w.rate
+}
+
+// pieceTime is about how long the link takes to carry a Stream's piece.
+const pieceTime = 25 * time.Millisecond
+
 // A pipe is one way of a link: it carries bytes in the order they are
 // booked, at its rate or as its trace lets it, and not during its outages,
 // which come for outage out of every `every` from its epoch on, after the

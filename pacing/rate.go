@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"golang.org/x/time/rate"
 )
 
 // MaxRate bounds a rate: 1 TiB per second, far above any link, and far
@@ -135,46 +134,4 @@ const rateGap = 100 * time.Millisecond
 func RateChunk(bytesPerSecond float64) ChunkSize {
 	n := bytesPerSecond * rateGap.Seconds()
 	return ChunkSize{N: int(min(max(n, 1), 1<<20)), Unit: Bytes}
-}
-
-// A Budget is a token bucket of bytes: it lets bytes leave at a rate, and
-// lets up to its burst leave at once after an idle time. Streams that share
-// a Budget share its rate, each waiting its turn. It is safe for concurrent
-// use.
-type Budget struct {
-	lim *rate.Limiter
-}
-
-// NewBudget returns a budget of bytesPerSecond that holds at most burst bytes
-// of credit (at least 1). It starts full, as a link that has been idle.
-func NewBudget(bytesPerSecond float64, burst int) *Budget {
-	return &Budget{lim: rate.NewLimiter(rate.Limit(bytesPerSecond), max(burst, 1))}
-}
-
-// Burst is the most bytes one Reserve may ask for.
-func (b *Budget) Burst() int { return b.lim.Burst() }
-
-// Rate is the budget's rate in bytes per second.
-func (b *Budget) Rate() float64 { return float64(b.lim.Limit()) }
-
-// Reserve books n bytes (1 ≤ n ≤ Burst) at now and returns how long to wait
-// before sending them. Reservations are served in the order they are made,
-// so streams that share the budget take turns.
-func (b *Budget) Reserve(now time.Time, n int) time.Duration {
-	// Rounded: the limiter's float arithmetic leaves delays a nanosecond
-	// short, which a fake clock would see.
-	return b.lim.ReserveN(now, n).DelayFrom(now).Round(time.Microsecond)
-}
-
-// Empty spends the credit that the budget holds at now, so that the next
-// bytes wait for the rate: an upload Reader's budget starts this way, so
-// that its first read is paced like the rest.
-func (b *Budget) Empty(now time.Time) {
-	b.lim.ReserveN(now, int(b.lim.TokensAt(now)))
-}
-
-// full reports whether the budget has all its credit back at now, so that
-// forgetting it and making a new one later changes nothing.
-func (b *Budget) full(now time.Time) bool {
-	return b.lim.TokensAt(now) >= float64(b.lim.Burst())
 }

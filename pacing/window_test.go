@@ -45,3 +45,63 @@ func TestAfterALossASmallWindowGrowsAsRenoWould(t *testing.T) {
 		t.Errorf("5 round trips after a cut from 10 packets, the window is %.2f; Reno's would be %.2f", got, want)
 	}
 }
+
+func TestTheWindowCountsPackets(t *testing.T) {
+	// 40 requests of 100 bytes, each written on its own, take 40 packets
+	// of a new connection's window of 10: they go in 3 round trips (10,
+	// 20, then 10 more), as a TCP sender sends them, not in one.
+	link := NewLink(Network{RTT: ms(100), Up: 1e6}, t0)
+	conn := NewConn(t0)
+	var requests []*sender
+	for range 40 {
+		requests = append(requests, &sender{lim: link.Open(conn, 1, t0).Up, left: 100, wake: t0.Add(ms(100))})
+	}
+	simulate(requests...)
+	rounds := map[time.Duration]int{}
+	for _, r := range requests {
+		rounds[r.done().Sub(t0).Truncate(ms(100))]++
+	}
+	if rounds[ms(100)] != 10 || rounds[ms(200)] != 20 || rounds[ms(300)] != 10 {
+		t.Errorf("requests arrived by round trip: %v; want 10, 20, 10", rounds)
+	}
+}
+
+func TestSlowStartDoublesTheWindowEveryRoundTrip(t *testing.T) {
+	// No rate limit, so only the window paces: 10 segments in the first
+	// round trip, then 20, 40, 80.
+	link := NewLink(Network{RTT: ms(100)}, t0)
+	x := link.Open(NewConn(t0), 1, t0)
+	s := &sender{lim: x.Down, left: 15 * InitialWindow, wake: t0}
+	simulate(s)
+	for _, round := range []struct {
+		at     time.Duration
+		rounds int // windows arrived: 1, 3, 7, 15
+	}{{ms(50), 1}, {ms(149), 1}, {ms(150), 3}, {ms(250), 7}, {ms(350), 15}} {
+		if got, want := s.by(t0.Add(round.at)), round.rounds*InitialWindow; got != want {
+			t.Errorf("by %v, %d bytes arrived; want %d", round.at, got, want)
+		}
+	}
+}
+
+func TestSlowStartStartsAgainAfterIdling(t *testing.T) {
+	// A connection that has grown its window keeps it over a pause shorter
+	// than a retransmission timeout (RTT + 200 ms), and halves it for each
+	// one it idles.
+	const rtt = 100 * time.Millisecond
+	for _, tc := range []struct {
+		pause time.Duration
+		cwnd  int
+	}{{ms(299), 160}, {ms(300), 80}, {ms(900), 20}, {time.Minute, 10}} {
+		link := NewLink(Network{RTT: rtt}, t0)
+		conn := NewConn(t0)
+		s := &sender{lim: link.Open(conn, 1, t0).Down, left: 15 * InitialWindow, wake: t0}
+		simulate(s)
+		// Last sent at 300 ms (the 4th round), acknowledged at 400 ms:
+		// the window is 160 packets.
+		at := t0.Add(ms(300) + tc.pause)
+		conn.down.open(at, 1, rtt)
+		if conn.down.cwnd != float64(tc.cwnd) {
+			t.Errorf("after a pause of %v the window is %v packets; want %d", tc.pause, conn.down.cwnd, tc.cwnd)
+		}
+	}
+}
