@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,13 +78,25 @@ func (s *liveSite) call(method, path, body string) (int, string) {
 
 func callURL(t *testing.T, client *http.Client, method, url, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err = client.Do(req)
+		// A load replaces the admin server, and the old one's listener,
+		// which shares the port until it has shut down, may reset a
+		// connection it accepted: a GET, which changes nothing, is sent
+		// again.
+		if err != nil && method == http.MethodGet && errors.Is(err, syscall.ECONNRESET) && attempt < 3 {
+			t.Logf("%s %s: %v; again", method, url, err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		break
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

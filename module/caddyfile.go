@@ -26,8 +26,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	pace [<matcher>] [<preset> | <chunk> [<interval>]] {
 //		preset       3g|slow-3g|slow-4g|fast-3g|fast-4g|offline   # a network: a client's link
-//		model        link|devtools  # how a network's numbers apply; default link
 //		rtt          <duration>     # a network's round trip
+//		model        link|devtools  # how a network's numbers apply; default link
 //		trace        <down-file> [<up-file>]   # a network's capacity over time
 //		loss         <percent> [burst <n>]     # a network's packets lost
 //		outage       <duration> every <duration>
@@ -95,15 +95,15 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		opt, ok := lookupOption(name)
 		if !ok {
-			return d.Errf("unrecognized pace subdirective %q (want preset, model, rtt, trace, loss, outage, reset, name, chunk, interval, rate, latency, jitter, after, content_type, share, percent, max_duration, upload_rate or match)", name)
+			return d.Errf("unrecognized pace subdirective %q (want %s or match)", name, optionNames(0, ", "))
 		}
 		field := opt.field(p)
 		if *field != "" {
 			return d.Errf("%s is given both on the pace line and in its block", name)
 		}
 		args := d.RemainingArgs()
-		if want := argsWanted[name]; len(args) == 0 || len(args) > want.most {
-			return d.Errf("%s takes %s, got %d arguments: %q", name, want.what, len(args), strings.Join(args, " "))
+		if len(args) == 0 || len(args) > opt.args {
+			return d.Errf("%s takes %s, got %d arguments: %q", name, opt.what, len(args), strings.Join(args, " "))
 		}
 		*field = strings.Join(args, " ")
 		if name == "trace" && len(args) == 2 { // trace <down> <up>
@@ -127,8 +127,8 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // is refused at the line that holds it.
 func checkValue(p *Handler, name string) error {
 	opt, _ := lookupOption(name)
-	var scratch options
-	return opt.apply(p, &scratch, staticValue)
+	var scratch draft
+	return opt.apply(&scratch, *opt.field(p), staticValue)
 }
 
 // unmarshalMatch parses `match { status …; header … }` (or the one-line
@@ -146,38 +146,9 @@ func (p *Handler) unmarshalMatch(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// argsWanted is how many arguments each subdirective takes, at most, and
-// what they are: sizes may be written `64 KiB`, chunks `5 chars`, and media
-// types `text/plain; charset=utf-8`.
-var argsWanted = map[string]struct {
-	most int
-	what string
-}{
-	"preset":       {1, "a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g, offline)"},
-	"model":        {1, "link or devtools"},
-	"rtt":          {1, "one duration"},
-	"chunk":        {2, "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)"},
-	"interval":     {1, "one duration"},
-	"rate":         {2, "a rate (64KiB, 1MB, 500kbit)"},
-	"latency":      {1, "one duration"},
-	"jitter":       {1, "a percentage (20%)"},
-	"after":        {2, "a size (1MiB)"},
-	"content_type": {3, "auto, keep or a media type"},
-	"share":        {1, "one key, such as {remote_host}"},
-	"percent":      {1, "a number from 0 to 100"},
-	"max_duration": {1, "one duration"},
-	"upload_rate":  {2, "a rate (64KiB, 1MB, 500kbit)"},
-	"trace":        {2, "a trace file for the way down, and optionally one for the way up"},
-	"upload_trace": {1, "one trace file"},
-	"loss":         {3, "a percentage, and optionally burst <n> (2%, 2% burst 3)"},
-	"outage":       {3, "<duration> every <duration> (2s every 30s)"},
-	"reset":        {1, "a percentage (10%)"},
-	"name":         {1, "one name"},
-}
-
 func isPreset(s string) bool {
 	_, ok := presets[strings.ToLower(s)]
-	return ok || strings.EqualFold(s, "offline")
+	return ok
 }
 
 func isNumber(s string) bool {

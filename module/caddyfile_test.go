@@ -252,11 +252,37 @@ func TestDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.chunk != tc.chunk || o.interval != tc.every || o.rate != tc.rate || o.latency != tc.latency || o.pacesBody() != tc.pacesBody {
-				t.Errorf("got %v every %v at %v B/s, latency %v, body paced %v", o.chunk, o.interval, o.rate, o.latency, o.pacesBody())
+			if o.chunk != tc.chunk || o.interval != tc.every || downRate(o) != tc.rate || headLatency(o) != tc.latency || o.paced != tc.pacesBody {
+				t.Errorf("got %v every %v at %v B/s, latency %v, body paced %v", o.chunk, o.interval, downRate(o), headLatency(o), o.paced)
 			}
 		})
 	}
+}
+
+// downRate is the rate of a response's body: its own, or its network's
+// down.
+func downRate(o options) float64 {
+	if o.net != nil {
+		return o.net.cond.Down
+	}
+	return o.rate
+}
+
+// headLatency is the least time to a response's head: its own latency, or
+// its devtools network's.
+func headLatency(o options) time.Duration {
+	if o.net != nil && o.net.cond.Model == pacing.DevToolsModel {
+		return o.net.cond.Latency
+	}
+	return o.latency
+}
+
+// conditions are the options' network's, or the zero Network for none.
+func conditions(o options) pacing.Network {
+	if o.net == nil {
+		return pacing.Network{}
+	}
+	return o.net.cond
 }
 
 func TestPresetsAreNamedLinks(t *testing.T) {
@@ -275,21 +301,21 @@ func TestPresetsAreNamedLinks(t *testing.T) {
 		{"fast-4g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 165 * time.Millisecond, Down: 1012500, Up: 168750}},
 	} {
 		o, err := (&Handler{Preset: tc.preset, Model: tc.model}).parse(staticValue)
-		if err != nil || !o.isNetwork() || o.network() != tc.want {
-			t.Errorf("%s, model %q: %+v (%v); want %+v", tc.preset, tc.model, o.network(), err, tc.want)
+		if err != nil || o.net == nil || conditions(o) != tc.want {
+			t.Errorf("%s, model %q: %+v (%v); want %+v", tc.preset, tc.model, conditions(o), err, tc.want)
 		}
 	}
 	// Options beside a preset override its parts.
 	o, _ := (&Handler{Preset: "slow-4g", RTT: "300ms", Rate: "1Mbit", UploadRate: "100kbit"}).parse(staticValue)
-	if want := (pacing.Network{RTT: 300 * time.Millisecond, Down: 125000, Up: 12500}); o.network() != want {
-		t.Errorf("slow-4g with rtt, rate and upload_rate: %+v, want %+v", o.network(), want)
+	if want := (pacing.Network{RTT: 300 * time.Millisecond, Down: 125000, Up: 12500}); conditions(o) != want {
+		t.Errorf("slow-4g with rtt, rate and upload_rate: %+v, want %+v", conditions(o), want)
 	}
 	o, _ = (&Handler{Preset: "slow-4g", Model: "devtools", Latency: "1s"}).parse(staticValue)
-	if o.network().Latency != time.Second {
-		t.Errorf("slow-4g, model devtools, latency 1s: %+v", o.network())
+	if conditions(o).Latency != time.Second {
+		t.Errorf("slow-4g, model devtools, latency 1s: %+v", conditions(o))
 	}
 	// rate alone stays per response
-	if o, _ := (&Handler{Rate: "1MB"}).parse(staticValue); o.isNetwork() {
+	if o, _ := (&Handler{Rate: "1MB"}).parse(staticValue); o.net != nil {
 		t.Error("rate alone made a network")
 	}
 }

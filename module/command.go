@@ -4,12 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,7 +26,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "pace",
-		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--admin <addr>] [--preset <name>] [--model link|devtools] [--rtt <duration>] [--chunk <n><unit>] [--interval <duration>] [--rate <size>] [--latency <duration>] [--content-type auto|keep|<type>]",
+		Usage: "--to <upstream> | --root <dir> [--listen <addr>] [--admin <addr>] [--<option> <value>]...",
 		Short: "A pacing reverse proxy or file server, with no config file",
 		Long: `
 Starts a plain-HTTP server that paces every response: a reverse proxy to
@@ -31,15 +37,7 @@ gives it an address: then its network, named default, changes live:
   curl -X PATCH localhost:2019/pace/networks/default -d '{"preset":"offline"}'
 
 The pacing flags are the pace directive's options:
-  --preset        a network: 3g, slow-3g, slow-4g, fast-3g, fast-4g or offline
-  --model         link (default) or devtools: Chrome DevTools' numbers, its way
-  --rtt           a network's round-trip time: 150ms
-  --chunk         5chars, 3words, 1line, 1event, 1KiB…
-  --interval      time between the starts of two chunks: 100ms
-  --rate          bytes per second: 64KiB, 1MB, 500kbit
-  --latency       time the response head is held: 300ms
-  --content-type  auto (default), keep, or a media type
-With none of them, it paces 1KiB every 100ms.
+` + flagHelp() + `With none of them, it paces 1KiB every 100ms.
 
   caddy pace --to localhost:3000 --preset slow-4g
   caddy pace --root ./public --chunk 5chars --interval 100ms --listen :8080
@@ -50,8 +48,8 @@ With none of them, it paces 1KiB every 100ms.
 			cmd.Flags().String("root", "", "Directory to serve files from")
 			cmd.Flags().String("listen", "localhost:8080", "Address to listen on")
 			cmd.Flags().String("admin", "", "Address of Caddy's admin API, to change the network live: localhost:2019 (default: off)")
-			for _, f := range paceFlags {
-				cmd.Flags().String(f.flag, "", f.usage)
+			for _, opt := range flagOptions() {
+				cmd.Flags().String(flagName(opt), "", opt.help)
 			}
 			cmd.SetFlagErrorFunc(commandError)
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -64,16 +62,30 @@ With none of them, it paces 1KiB every 100ms.
 	})
 }
 
-// paceFlags are the command's flags that set a pace option.
-var paceFlags = []struct{ flag, option, usage string }{
-	{"preset", "preset", "A network, a link per client: 3g, slow-4g, fast-4g…"},
-	{"model", "model", "How a network applies: link (default) or devtools"},
-	{"rtt", "rtt", "A network's round-trip time: 150ms"},
-	{"chunk", "chunk", "Chunk size: 5chars, 3words, 1KiB…"},
-	{"interval", "interval", "Time between the starts of two chunks"},
-	{"rate", "rate", "Bytes per second: 64KiB, 1MB, 500kbit"},
-	{"latency", "latency", "Time the response head is held"},
-	{"content-type", "content_type", "auto, keep, or a media type"},
+// flagOptions are the options the command has a flag for: all but the
+// network's name, which is commandNetwork.
+func flagOptions() []*option {
+	var opts []*option
+	for i := range optionTable {
+		if !optionTable[i].is(noFlag) {
+			opts = append(opts, &optionTable[i])
+		}
+	}
+	return opts
+}
+
+// flagName is an option's flag: its name with - for _.
+func flagName(opt *option) string {
+	return strings.ReplaceAll(opt.name, "_", "-")
+}
+
+// flagHelp lists the pacing flags, one a line, for the command's help.
+func flagHelp() string {
+	var b strings.Builder
+	for _, opt := range flagOptions() {
+		fmt.Fprintf(&b, "  --%-14s%s\n", flagName(opt), opt.help)
+	}
+	return b.String()
 }
 
 // commandError prints a command-line mistake as one plain line on stderr
@@ -116,10 +128,9 @@ func strayArgument(argv []string, stray string) error {
 // commandValueParses reports whether v is a good value for the pace option
 // behind flag.
 func commandValueParses(flag, v string) bool {
-	for _, f := range paceFlags {
-		if f.flag == flag {
-			opt, _ := lookupOption(f.option)
-			var scratch options
+	for _, opt := range flagOptions() {
+		if flagName(opt) == flag {
+			var scratch draft
 			return opt.parse(&scratch, v) == nil
 		}
 	}
@@ -133,8 +144,8 @@ func runPace(fl *pflag.FlagSet) error {
 	for _, name := range []string{"to", "root", "listen", "admin"} {
 		values[name], _ = fl.GetString(name)
 	}
-	for _, f := range paceFlags {
-		values[f.flag], _ = fl.GetString(f.flag)
+	for _, opt := range flagOptions() {
+		values[flagName(opt)], _ = fl.GetString(flagName(opt))
 	}
 	cfg, summary, err := paceCommandConfig(values)
 	if err != nil {
@@ -177,30 +188,31 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 	if _, _, err := net.SplitHostPort(adminAddr); adminAddr != "" && err != nil {
 		return nil, "", fmt.Errorf("--admin %q: not a host:port address (want e.g. localhost:2019)", adminAddr)
 	}
-	pace := new(Handler)
-	paceJSON := map[string]any{"handler": "pace"}
-	for _, f := range paceFlags {
-		v := values[f.flag]
+	var pace Handler
+	for _, opt := range flagOptions() {
+		v := values[flagName(opt)]
 		if v == "" {
 			continue
 		}
-		opt, _ := lookupOption(f.option)
-		var scratch options
+		var scratch draft
 		if err := opt.parse(&scratch, v); err != nil {
-			return nil, "", fmt.Errorf("--%s %w", f.flag, err)
+			return nil, "", fmt.Errorf("--%s %w", flagName(opt), err)
 		}
-		*opt.field(pace) = v
-		paceJSON[f.option] = v
+		*opt.field(&pace) = v
+	}
+	if err := pace.check(); err != nil {
+		return nil, "", err
 	}
 	o, err := pace.parse(staticValue)
 	if err != nil {
 		return nil, "", err
 	}
-	if o.isNetwork() {
-		paceJSON["name"] = commandNetwork
+	if o.net != nil {
+		pace.Name = commandNetwork
 	}
 
-	var next, serves string
+	var next json.RawMessage
+	var serves string
 	if to != "" {
 		dial := strings.TrimPrefix(to, "http://")
 		if strings.Contains(dial, "://") || strings.Contains(dial, "/") {
@@ -209,43 +221,42 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		if _, _, err := net.SplitHostPort(dial); err != nil {
 			dial = net.JoinHostPort(dial, "80")
 		}
-		next = mustJSON(map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]string{"dial": dial}}})
+		proxy := reverseproxy.Handler{Upstreams: reverseproxy.UpstreamPool{{Dial: dial}}}
+		next = caddyconfig.JSONModuleObject(proxy, "handler", "reverse_proxy", nil)
 		serves = "proxying to http://" + dial
 	} else {
 		if info, err := os.Stat(root); err != nil || !info.IsDir() {
 			return nil, "", fmt.Errorf("--root %q: not a directory", root)
 		}
-		next = mustJSON(map[string]any{"handler": "file_server", "root": root, "browse": map[string]any{}})
+		files := fileserver.FileServer{Root: root, Browse: &fileserver.Browse{}}
+		next = caddyconfig.JSONModuleObject(files, "handler", "file_server", nil)
 		serves = "serving files from " + root
 		// Pace files, not directory listings: a listing is a page to pick
 		// from, and paced by characters a long one would take minutes.
 		// file_server gives every file an ETag and a listing none.
-		paceJSON["match"] = map[string]any{"headers": map[string][]string{"Etag": {}}}
+		pace.Match = &caddyhttp.ResponseMatcher{Headers: http.Header{"Etag": {}}}
 	}
-	admin := `{"disabled": true, "config": {"persist": false}}`
-	if adminAddr != "" {
-		admin = `{"listen": ` + mustJSON(adminAddr) + `, "config": {"persist": false}}`
+	server := &caddyhttp.Server{
+		Listen:    []string{listen},
+		AutoHTTPS: &caddyhttp.AutoHTTPSConfig{Disabled: true},
+		Routes: caddyhttp.RouteList{{
+			HandlersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(pace, "handler", "pace", nil), next},
+		}},
 	}
-	cfg := `{
-		"admin": ` + admin + `,
-		"apps": {"http": {"servers": {"pace": {
-			"listen": [` + mustJSON(listen) + `],
-			"automatic_https": {"disable": true},
-			"routes": [{"handle": [` + mustJSON(paceJSON) + `,` + next + `]}]
-		}}}}
-	}`
-	var config caddy.Config
-	if err := json.Unmarshal([]byte(cfg), &config); err != nil {
-		return nil, "", err
+	httpApp := caddyhttp.App{Servers: map[string]*caddyhttp.Server{"pace": server}}
+	var persist bool
+	cfg := &caddy.Config{
+		Admin:   &caddy.AdminConfig{Disabled: adminAddr == "", Listen: adminAddr, Config: &caddy.ConfigSettings{Persist: &persist}},
+		AppsRaw: caddy.ModuleMap{"http": caddyconfig.JSON(httpApp, nil)},
 	}
 	summary := fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, reachable(listen), describe(o))
 	switch {
-	case adminAddr != "" && o.isNetwork():
+	case adminAddr != "" && o.net != nil:
 		summary += fmt.Sprintf("\ncaddy pace: the admin API at http://%[1]s changes the network live:\n  curl -X PATCH %[1]s/pace/networks/%[2]s -d '{\"preset\":\"offline\"}'", reachable(adminAddr), commandNetwork)
 	case adminAddr != "":
 		summary += fmt.Sprintf("\ncaddy pace: the admin API is at http://%s, with no network to change (give --preset or --rtt)", reachable(adminAddr))
 	}
-	return &config, summary, nil
+	return cfg, summary, nil
 }
 
 // reachable is an address to listen on as one to connect to: localhost for
@@ -262,11 +273,11 @@ const commandNetwork = "default"
 
 // describe says how options pace, for people.
 func describe(o options) string {
-	if o.isNetwork() {
-		return describeNetwork(o)
+	if o.net != nil {
+		return o.net.describe(o.latency)
 	}
 	var parts []string
-	if o.pacesBody() {
+	if o.paced {
 		chunk := o.chunk.String()
 		switch {
 		case o.interval > 0 && o.rate > 0:
@@ -288,32 +299,32 @@ func describe(o options) string {
 	return "pacing " + strings.Join(parts, ", ")
 }
 
-// describeNetwork says what network the options describe, for people:
-// "a slow-4g link per client: 150ms round trip, 1.6 Mbit/s down, 750 kbit/s
-// up".
-func describeNetwork(o options) string {
-	n := o.network()
+// describe says what network n is, for people: "a slow-4g link per client:
+// 150ms round trip, 1.6 Mbit/s down, 750 kbit/s up"; latency is how long
+// heads are held beside it.
+func (n *network) describe(latency time.Duration) string {
+	c := n.cond
 	name := "a link"
-	if o.preset != "" {
-		name = "a " + o.preset + " link"
+	if n.preset != "" {
+		name = "a " + n.preset + " link"
 	}
 	var parts []string
-	if n.Model == pacing.DevToolsModel {
+	if c.Model == pacing.DevToolsModel {
 		name += " as Chrome DevTools throttles it"
-		parts = append(parts, fmt.Sprintf("%v latency", n.Latency))
+		parts = append(parts, fmt.Sprintf("%v latency", c.Latency))
 	} else {
-		parts = append(parts, fmt.Sprintf("%v round trip", n.RTT))
+		parts = append(parts, fmt.Sprintf("%v round trip", c.RTT))
 	}
 	for _, way := range []struct {
 		rate float64
 		name string
-	}{{n.Down, "down"}, {n.Up, "up"}} {
+	}{{c.Down, "down"}, {c.Up, "up"}} {
 		if way.rate > 0 {
 			parts = append(parts, bitsPerSecond(way.rate)+" "+way.name)
 		}
 	}
-	if o.latency > 0 && n.Model == pacing.LinkModel {
-		parts = append(parts, fmt.Sprintf("the head held %v more", o.latency))
+	if latency > 0 {
+		parts = append(parts, fmt.Sprintf("the head held %v more", latency))
 	}
 	return "pacing " + name + " per client: " + strings.Join(parts, ", ")
 }
@@ -330,12 +341,4 @@ func bitsPerSecond(bytesPerSecond float64) string {
 		}
 	}
 	return strconv.FormatFloat(bits, 'f', -1, 64) + " bit/s"
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
 }

@@ -104,6 +104,7 @@ func checkNamesOption(t *testing.T, err error, want string) {
 // rate finite and not negative.
 func checkBounded(t *testing.T, o options) {
 	t.Helper()
+	c := conditions(o)
 	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 	switch {
 	case o.chunk.N < 1 || o.chunk.N > pacing.MaxChunk:
@@ -112,19 +113,21 @@ func checkBounded(t *testing.T, o options) {
 		t.Fatalf("negative duration: interval %v, latency %v, max_duration %v", o.interval, o.latency, o.maxDuration)
 	case !finite(o.rate) || o.rate < 0 || o.rate > pacing.MaxRate || !finite(o.uploadRate) || o.uploadRate < 0 || o.uploadRate > pacing.MaxRate:
 		t.Fatalf("rate %v, upload_rate %v", o.rate, o.uploadRate)
+	case !finite(c.Down) || c.Down < 0 || c.Down > pacing.MaxRate || !finite(c.Up) || c.Up < 0 || c.Up > pacing.MaxRate:
+		t.Fatalf("a network's rate %v, upload_rate %v", c.Down, c.Up)
 	case !finite(o.jitter) || o.jitter < 0 || o.jitter > 1:
 		t.Fatalf("jitter %v", o.jitter)
 	case !finite(o.percent) || o.percent < 0 || o.percent > 100:
 		t.Fatalf("percent %v", o.percent)
 	case o.after < 0:
 		t.Fatalf("after %d", o.after)
-	case o.rtt < 0:
-		t.Fatalf("rtt %v", o.rtt)
-	case !finite(o.loss) || o.loss < 0 || o.loss >= 1 || !finite(o.lossBurst) || o.lossBurst != 0 && (o.lossBurst < 1 || o.lossBurst > 1000):
-		t.Fatalf("loss %v, burst %v", o.loss, o.lossBurst)
-	case o.outage < 0 || o.outageEvery < 0 || o.outage > 0 && o.outage >= o.outageEvery:
-		t.Fatalf("outage %v every %v", o.outage, o.outageEvery)
-	case !finite(o.reset) || o.reset < 0 || o.reset > 1:
-		t.Fatalf("reset %v", o.reset)
+	case c.RTT < 0 || c.Latency < 0:
+		t.Fatalf("rtt %v, a network's latency %v", c.RTT, c.Latency)
+	case !finite(c.Loss) || c.Loss < 0 || c.Loss >= 1 || !finite(c.LossBurst) || c.LossBurst != 0 && (c.LossBurst < 1 || c.LossBurst > 1000):
+		t.Fatalf("loss %v, burst %v", c.Loss, c.LossBurst)
+	case c.Outage < 0 || c.OutageEvery < 0 || c.Outage > 0 && c.Outage >= c.OutageEvery:
+		t.Fatalf("outage %v every %v", c.Outage, c.OutageEvery)
+	case o.net != nil && (!finite(o.net.reset) || o.net.reset < 0 || o.net.reset > 1):
+		t.Fatalf("reset %v", o.net.reset)
 	}
 }

@@ -29,9 +29,10 @@ var named = struct {
 // them, the changes made to them live, and the options that result.
 type namedNetwork struct {
 	name     string
-	config   Handler           // the options as loaded
-	loaded   *options          // and parsed
-	patch    map[string]string // live changes, by option name
+	loaded   optionValues // the options as loaded
+	config   *options     // and parsed
+	patch    optionValues // live changes, by option name; "" clears one
+	version  uint64       // counts changes of patch, so that none is lost
 	current  atomic.Pointer[options]
 	handlers []*Handler   // provisioned handlers with this name, the last one's options in force
 	carried  pacing.Tally // payload bytes its links carried
@@ -63,7 +64,7 @@ func registerNamed(h *Handler) *namedNetwork {
 
 // configure puts the network under h's options, without live changes.
 func (n *namedNetwork) configure(h *Handler) {
-	n.config, n.loaded = optionFields(h), h.static
+	n.loaded, n.config = h.values(), h.static
 	n.reset(time.Now())
 }
 
@@ -103,70 +104,80 @@ func namedNetworks() []*namedNetwork {
 	return slices.SortedFunc(maps.Values(named.m), func(a, b *namedNetwork) int { return strings.Compare(a.name, b.name) })
 }
 
-// optionFields is a Handler with only h's option values.
-func optionFields(h *Handler) Handler {
-	var c Handler
-	for _, opt := range optionTable {
-		*opt.field(&c) = *opt.field(h)
-	}
-	return c
-}
-
 // change applies patch (option names and values, as in the config) on top
 // of the config and earlier changes: a preset in it replaces what a preset
 // sets (rtt, rate, upload_rate, latency) unless the patch sets those too.
 // A value that does not parse is refused, with the error a config load
-// would give, and nothing changes.
-func (n *namedNetwork) change(patch map[string]string, now time.Time) error {
-	named.Lock()
-	defer named.Unlock()
+// would give, and nothing changes. Trace files are read outside the lock of
+// the named networks; a change that another overtook meanwhile is merged
+// again.
+func (n *namedNetwork) change(patch optionValues, now time.Time) error {
+	for name := range patch {
+		if opt, ok := lookupOption(name); !ok || opt.is(notLive) {
+			return fmt.Errorf("%q: not an option a live change can set (want one of %s)", name, liveOptions())
+		}
+	}
+	for {
+		named.Lock()
+		merged, version := n.merge(patch), n.version
+		values := n.loaded.with(merged)
+		named.Unlock()
+		o, err := values.parse(staticValue)
+		if err == nil {
+			err = values.check()
+		}
+		if err == nil && o.net == nil {
+			err = fmt.Errorf("the change leaves no network (a preset, rtt or model must stay)")
+		}
+		if err != nil {
+			return err
+		}
+		named.Lock()
+		if n.version != version {
+			named.Unlock()
+			continue
+		}
+		n.patch, n.version = merged, n.version+1
+		n.current.Store(&o)
+		named.Unlock()
+		n.apply(now)
+		return nil
+	}
+}
+
+// merge returns the live changes with patch over them.
+func (n *namedNetwork) merge(patch optionValues) optionValues {
 	merged := maps.Clone(n.patch)
 	if merged == nil {
-		merged = map[string]string{}
+		merged = optionValues{}
 	}
-	for name, v := range patch {
-		if !isLiveOption(name) {
-			return fmt.Errorf("%q: not an option a live change can set (want one of %s)", name, strings.Join(liveOptions(), ", "))
-		}
-		merged[name] = v
-	}
+	maps.Copy(merged, patch)
 	if _, ok := patch["preset"]; ok {
-		for _, part := range []string{"rtt", "rate", "upload_rate", "latency"} {
-			opt, _ := lookupOption(part)
-			switch _, set := patch[part]; {
-			case set:
-			case *opt.field(&n.config) != "":
-				merged[part] = "" // cleared: the config's value goes too
+		for i := range optionTable {
+			part := &optionTable[i]
+			switch _, set := patch[part.name]; {
+			case !part.is(presetPart) || set:
+			case n.loaded[part.name] != "":
+				merged[part.name] = "" // cleared: the config's value goes too
 			default:
-				delete(merged, part)
+				delete(merged, part.name)
 			}
 		}
 	}
-	h := n.withPatch(merged)
-	o, err := h.parse(staticValue)
-	if err == nil {
-		err = h.check()
-	}
-	if err == nil && !o.isNetwork() {
-		err = fmt.Errorf("the change leaves no network (a preset, rtt or model must stay)")
-	}
-	if err != nil {
-		return err
-	}
-	n.patch = merged
-	n.current.Store(&o)
-	n.apply(now)
-	return nil
+	return merged
 }
 
-// withPatch is the config's options with patch over them.
-func (n *namedNetwork) withPatch(patch map[string]string) Handler {
-	h := n.config
-	for name, v := range patch {
-		opt, _ := lookupOption(name)
-		*opt.field(&h) = v
+// with is the values with patch over them; "" in patch clears a value.
+func (v optionValues) with(patch optionValues) optionValues {
+	out := maps.Clone(v)
+	for name, s := range patch {
+		if s == "" {
+			delete(out, name)
+		} else {
+			out[name] = s
+		}
 	}
-	return h
+	return out
 }
 
 // restore drops the live changes: back to the config's options.
@@ -179,7 +190,8 @@ func (n *namedNetwork) restore(now time.Time) {
 // reset is restore with named locked.
 func (n *namedNetwork) reset(now time.Time) {
 	n.patch = nil
-	n.current.Store(n.loaded)
+	n.version++
+	n.current.Store(n.config)
 	n.apply(now)
 }
 
@@ -187,10 +199,10 @@ func (n *namedNetwork) reset(now time.Time) {
 func (n *namedNetwork) apply(now time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	net := n.current.Load().network()
+	cond := n.current.Load().net.cond
 	n.links.Named(n.name, func(l *pacing.Link, _ int) {
-		if l.Network() != net {
-			l.SetNetwork(net, now)
+		if l.Network() != cond {
+			l.SetNetwork(cond, now)
 		}
 	})
 }
@@ -199,31 +211,24 @@ func (n *namedNetwork) apply(now time.Time) {
 // network's current conditions (a link made before a change that apply did
 // not see yet is changed here).
 func (n *namedNetwork) acquire(key string, now time.Time) *pacing.HeldLink {
-	held := n.links.AcquireNamed(key, n.name, n.current.Load().network(), &n.carried, now)
+	held := n.links.AcquireNamed(key, n.name, n.current.Load().net.cond, &n.carried, now)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if net := n.current.Load().network(); held.Value.Network() != net {
-		held.Value.SetNetwork(net, now)
+	if cond := n.current.Load().net.cond; held.Value.Network() != cond {
+		held.Value.SetNetwork(cond, now)
 	}
 	return held
 }
 
-// isLiveOption reports whether a live change can set the option called
-// name: any of pace's, but the network's name and its links' key.
-func isLiveOption(name string) bool {
-	_, ok := lookupOption(name)
-	return ok && name != "name" && name != "share"
-}
-
-// liveOptions are the options a live change can set.
-func liveOptions() []string {
+// liveOptions lists the options a live change can set.
+func liveOptions() string {
 	var names []string
-	for _, opt := range optionTable {
-		if isLiveOption(opt.name) {
-			names = append(names, opt.name)
+	for i := range optionTable {
+		if !optionTable[i].is(notLive) {
+			names = append(names, optionTable[i].name)
 		}
 	}
-	return names
+	return strings.Join(names, ", ")
 }
 
 // A networkState is what the admin API says of a named network.
@@ -244,14 +249,9 @@ type networkState struct {
 
 func (n *namedNetwork) state() networkState {
 	named.Lock()
-	s := networkState{Name: n.name, Options: map[string]string{}, Changed: maps.Clone(n.patch)}
-	h := n.withPatch(n.patch)
+	s := networkState{Name: n.name, Options: n.loaded.with(n.patch), Changed: maps.Clone(n.patch)}
 	named.Unlock()
-	for _, opt := range optionTable {
-		if v := *opt.field(&h); v != "" && opt.name != "name" {
-			s.Options[opt.name] = v
-		}
-	}
+	delete(s.Options, "name")
 	s.BytesDown, s.BytesUp = n.carried.Down.Load(), n.carried.Up.Load()
 	n.links.Named(n.name, func(_ *pacing.Link, exchanges int) {
 		s.Streams += int64(exchanges)
@@ -264,12 +264,12 @@ func (n *namedNetwork) state() networkState {
 
 // decodePatch reads a live change: a JSON object of option names and
 // string values.
-func decodePatch(body []byte) (map[string]string, error) {
+func decodePatch(body []byte) (optionValues, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("want a JSON object of option names and values, such as {\"preset\": \"3g\"}: %v", err)
 	}
-	patch := map[string]string{}
+	patch := optionValues{}
 	for name, v := range raw {
 		s, ok := v.(string)
 		if !ok {

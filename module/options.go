@@ -13,33 +13,182 @@ import (
 	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
-// options are a Handler's settings for one request, parsed.
+// An option is one setting of pace, described once: the Caddyfile parser,
+// the JSON config, live changes, the quick command's flags and the docs all
+// take it from here (optionTable).
+type option struct {
+	// name is the option's name in the Caddyfile, in JSON and in a live
+	// change; the quick command's flag is the same with - for _.
+	name  string
+	field func(*Handler) *string // where the value is
+	parse func(d *draft, v string) error
+	// args is the most Caddyfile arguments the value may take (a size may
+	// be written `64 KiB`), and what says what they are, for errors.
+	args int
+	what string
+	help string // what the option does, in one line
+	kind optionKind
+}
+
+// An optionKind says where an option works.
+type optionKind uint8
+
+const (
+	// timing: it says what to slow; with no timing option set, pace is
+	// the bare `pace 1KiB 100ms`.
+	timing optionKind = 1 << iota
+	// makesNetwork: setting it makes a network.
+	makesNetwork
+	// networkOnly: it works on a network only.
+	networkOnly
+	// presetPart: a preset sets it, and a live change of preset replaces
+	// it unless the change sets it too.
+	presetPart
+	// notLive: a live change cannot set it (the network's name, its
+	// links' key).
+	notLive
+	// noFlag: the quick command has no flag for it.
+	noFlag
+)
+
+func (opt *option) is(k optionKind) bool { return opt.kind&k != 0 }
+
+// optionTable is every option of pace, in the order the Caddyfile syntax
+// and the docs list them.
+var optionTable = []option{
+	{"preset", func(h *Handler) *string { return &h.Preset }, parsePreset, 1,
+		"a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g, offline)",
+		"a network: the link behind a Chrome DevTools profile, or offline", timing | makesNetwork},
+	{"rtt", func(h *Handler) *string { return &h.RTT }, func(d *draft, v string) (err error) {
+		d.rtt, err = parseDuration(v)
+		d.rttSet, d.netMade = true, true
+		return err
+	}, 1, "one duration", "a network's round-trip time", timing | makesNetwork | presetPart},
+	{"model", func(h *Handler) *string { return &h.Model }, parseModel, 1, "link or devtools",
+		"how a network's numbers apply: as a packet-level link (default), or as DevTools does", timing | makesNetwork},
+	{"trace", func(h *Handler) *string { return &h.Trace }, func(d *draft, v string) (err error) {
+		d.net.cond.DownTrace, err = loadTrace(v)
+		return err
+	}, 2, "a trace file for the way down, and optionally one for the way up",
+		"a network's capacity down over time, a Mahimahi trace file, in place of rate", networkOnly},
+	{"upload_trace", func(h *Handler) *string { return &h.UploadTrace }, func(d *draft, v string) (err error) {
+		d.net.cond.UpTrace, err = loadTrace(v)
+		return err
+	}, 1, "one trace file", "a network's capacity up over time, in place of upload_rate", networkOnly},
+	{"loss", func(h *Handler) *string { return &h.Loss }, parseLoss, 3,
+		"a percentage, and optionally burst <n> (2%, 2% burst 3)",
+		"the share of a network's packets lost each way, optionally in bursts", networkOnly},
+	{"outage", func(h *Handler) *string { return &h.Outage }, parseOutage, 3,
+		"<duration> every <duration> (2s every 30s)", "a network carries nothing for a while, periodically", networkOnly},
+	{"reset", func(h *Handler) *string { return &h.Reset }, func(d *draft, v string) (err error) {
+		d.net.reset, err = parsePercent(v)
+		d.net.reset /= 100
+		return err
+	}, 1, "a percentage (10%)", "cut this share of a network's paced responses mid-body, as an abort", networkOnly},
+	{"name", func(h *Handler) *string { return &h.Name }, func(d *draft, v string) error {
+		if !validName.MatchString(v) {
+			return fmt.Errorf("%q: a network's name is 1 to 64 letters, digits, dots, hyphens or underscores", v)
+		}
+		return nil
+	}, 1, "one name", "names a network, so that the admin API changes it live", networkOnly | notLive | noFlag},
+	{"chunk", func(h *Handler) *string { return &h.Chunk }, func(d *draft, v string) (err error) {
+		d.o.chunk, err = pacing.ParseChunk(v)
+		d.chunkSet = true
+		return err
+	}, 2, "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)",
+		"how much goes out at once, then a flush: 5chars, 3words, 1line, 1event, 1KiB", timing},
+	{"interval", func(h *Handler) *string { return &h.Interval }, func(d *draft, v string) (err error) {
+		d.o.interval, err = parseDuration(v)
+		return err
+	}, 1, "one duration", "time from the start of one chunk to the start of the next", timing},
+	{"rate", func(h *Handler) *string { return &h.Rate }, func(d *draft, v string) (err error) {
+		d.o.rate, err = pacing.ParseRate(v)
+		d.rateSet = true
+		return err
+	}, 2, "a rate (64KiB, 1MB, 500kbit)", "bytes per second: 64KiB, 1MB, 500kbit; on a network, its rate down", timing | presetPart},
+	{"latency", func(h *Handler) *string { return &h.Latency }, func(d *draft, v string) (err error) {
+		d.o.latency, err = parseDuration(v)
+		d.latencySet = true
+		return err
+	}, 1, "one duration", "time the response head is held", timing | presetPart},
+	{"jitter", func(h *Handler) *string { return &h.Jitter }, func(d *draft, v string) (err error) {
+		d.o.jitter, err = parsePercent(v)
+		d.o.jitter /= 100
+		return err
+	}, 1, "a percentage (20%)", "random ± variation of the gaps between chunks", 0},
+	{"after", func(h *Handler) *string { return &h.After }, func(d *draft, v string) (err error) {
+		d.o.after, err = pacing.ParseSize(v)
+		return err
+	}, 2, "a size (1MiB)", "the first bytes of the body go out unpaced", 0},
+	{"content_type", func(h *Handler) *string { return &h.ContentType }, parseContentType, 3,
+		"auto, keep or a media type", "auto (default), keep, or a media type to set", 0},
+	{"share", func(h *Handler) *string { return &h.Share }, func(d *draft, v string) error {
+		d.o.share = v
+		return nil
+	}, 1, "one key, such as {remote_host}", "one rate for all responses with this key; on a network, its links' key", notLive},
+	{"percent", func(h *Handler) *string { return &h.Percent }, func(d *draft, v string) (err error) {
+		d.o.percent, err = parsePercent(v)
+		return err
+	}, 1, "a number from 0 to 100", "pace only this share of requests", 0},
+	{"max_duration", func(h *Handler) *string { return &h.MaxDuration }, func(d *draft, v string) (err error) {
+		d.o.maxDuration, err = parseDuration(v)
+		if err == nil && d.o.maxDuration == 0 {
+			err = fmt.Errorf("%q: must be above zero", v)
+		}
+		return err
+	}, 1, "one duration", "past it, the rest of the body goes out unpaced", 0},
+	{"upload_rate", func(h *Handler) *string { return &h.UploadRate }, func(d *draft, v string) (err error) {
+		d.o.uploadRate, err = pacing.ParseRate(v)
+		d.uploadSet = true
+		return err
+	}, 2, "a rate (64KiB, 1MB, 500kbit)", "pace reading the request body too; on a network, its rate up", timing | presetPart},
+}
+
+// lookupOption returns the option called name.
+func lookupOption(name string) (*option, bool) {
+	for i := range optionTable {
+		if optionTable[i].name == name {
+			return &optionTable[i], true
+		}
+	}
+	return nil, false
+}
+
+// optionNames lists the names of the options of kind k (all if k is 0),
+// in the table's order: "preset, rtt and model" with and, or "a, b" with
+// sep ", ".
+func optionNames(k optionKind, last string) string {
+	var names []string
+	for i := range optionTable {
+		if k == 0 || optionTable[i].is(k) {
+			names = append(names, optionTable[i].name)
+		}
+	}
+	if len(names) < 2 || last == ", " {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + last + names[len(names)-1]
+}
+
+// options are pace's settings for one request, parsed and put together by
+// build: how the response is paced, and the network it goes through, if
+// any.
 type options struct {
 	chunk       pacing.ChunkSize
-	chunkSet    bool // chunk was given (or is the bare directive's)
+	paced       bool // the body is cut in chunks and flushed
 	interval    time.Duration
-	rate        float64 // bytes per second; 0 for none
+	rate        float64 // the response's own rate, bytes per second; 0 for none
 	latency     time.Duration
 	jitter      float64 // 0.2 for 20%
 	after       int64
 	contentType string // contentTypeAuto, contentTypeKeep or a media type
-	share       string // the key, resolved; "" for none
+	untouched   bool   // no header is set or changed: a network carries the response as it is
+	share       string // the key of a shared rate, resolved; "" for none
 	percent     float64
 	maxDuration time.Duration
-	uploadRate  float64
+	uploadRate  float64 // the request body's own rate
 
-	// A network: a preset, rtt or model makes one (see network).
-	model    pacing.Model
-	modelSet bool
-	preset   string // its name, lower case; "" for none
-	rtt      time.Duration
-	rttSet   bool
-	// What a network's link varies and fails with (see network).
-	downTrace, upTrace  *pacing.Trace
-	loss, lossBurst     float64
-	outage, outageEvery time.Duration
-	reset               float64 // the share of paced responses cut, 0.1 for 10%
-	offline             bool    // the preset offline: the link carries nothing
+	net *network // the network the request goes through; nil for none
 }
 
 const (
@@ -50,248 +199,189 @@ const (
 // defaultInterval is the pause of the bare `pace` directive.
 const defaultInterval = 100 * time.Millisecond
 
-// pacesBody reports whether the response body is paced: cut in chunks and
-// flushed, and slowed if an interval or a rate is set.
-func (o *options) pacesBody() bool {
-	return o.chunkSet || o.interval > 0 || o.rate > 0 || o.isNetwork()
-}
-
 // wrapsResponse reports whether the response needs a wrapper at all: to
 // pace its body or to hold its head.
 func (o *options) wrapsResponse() bool {
-	return o.pacesBody() || o.latency > 0
+	return o.paced || o.latency > 0
 }
 
-// isNetwork reports whether the options describe a network: a client's
-// link, which all its responses and uploads go through, rather than a pace
-// for each response.
-func (o *options) isNetwork() bool {
-	return o.preset != "" || o.rttSet || o.modelSet
+// A draft is the options as they are parsed, each value on its own, before
+// build puts them together.
+type draft struct {
+	o                            options
+	chunkSet, rateSet, uploadSet bool
+	latencySet, rttSet, netMade  bool
+	rtt                          time.Duration
+	preset                       *preset // nil for none
+	net                          network // the parts of a network, if one is made
 }
 
-// network is the link the options describe; only if isNetwork. rate and
-// upload_rate are its rates; under the link model rtt its round trip, under
-// the devtools model latency the least time to a response's head.
-func (o *options) network() pacing.Network {
-	n := pacing.Network{Model: o.model, Down: o.rate, Up: o.uploadRate,
-		DownTrace: o.downTrace, UpTrace: o.upTrace, Loss: o.loss, LossBurst: o.lossBurst,
-		Outage: o.outage, OutageEvery: o.outageEvery, Offline: o.offline}
-	if o.model == pacing.DevToolsModel {
-		n.Latency = o.latency
-	} else {
-		n.RTT = o.rtt
-	}
-	return n
-}
+// optionValues are options' values as written, by name: a config's, or a
+// config's with live changes over it.
+type optionValues map[string]string
 
-// fillChunk sets the chunk when none was given: on a network, what the link
-// carries at once, so that every piece is flushed as it arrives; under a
-// rate, what keeps gaps short; otherwise 1 KiB.
-func (o *options) fillChunk() {
-	if o.chunkSet {
-		return
-	}
-	switch {
-	case o.isNetwork():
-		o.chunk = pacing.ChunkSize{N: pacing.PieceSize(o.rate), Unit: pacing.Bytes}
-	case o.rate > 0:
-		o.chunk = pacing.RateChunk(o.rate)
-	default:
-		o.chunk = pacing.DefaultChunk
-	}
-}
-
-// An option is one setting of the Handler: its name in the Caddyfile and in
-// JSON, where its value is, and how it is parsed into options.
-type option struct {
-	name  string
-	field func(*Handler) *string
-	parse func(o *options, v string) error
-}
-
-// optionTable lists the options in the order they are applied: the model,
-// which says what a preset's numbers are, then a preset, so that any option
-// given beside it overrides its part of it.
-var optionTable = []option{
-	{"model", func(h *Handler) *string { return &h.Model }, parseModel},
-	{"preset", func(h *Handler) *string { return &h.Preset }, parsePreset},
-	{"rtt", func(h *Handler) *string { return &h.RTT }, func(o *options, v string) (err error) {
-		o.rtt, err = parseDuration(v)
-		o.rttSet = true
-		return err
-	}},
-	{"chunk", func(h *Handler) *string { return &h.Chunk }, func(o *options, v string) (err error) {
-		o.chunk, err = pacing.ParseChunk(v)
-		o.chunkSet = true
-		return err
-	}},
-	{"interval", func(h *Handler) *string { return &h.Interval }, func(o *options, v string) (err error) {
-		o.interval, err = parseDuration(v)
-		return err
-	}},
-	{"rate", func(h *Handler) *string { return &h.Rate }, func(o *options, v string) (err error) {
-		o.rate, err = pacing.ParseRate(v)
-		return err
-	}},
-	{"latency", func(h *Handler) *string { return &h.Latency }, func(o *options, v string) (err error) {
-		o.latency, err = parseDuration(v)
-		return err
-	}},
-	{"jitter", func(h *Handler) *string { return &h.Jitter }, func(o *options, v string) (err error) {
-		o.jitter, err = parsePercent(v)
-		o.jitter /= 100
-		return err
-	}},
-	{"after", func(h *Handler) *string { return &h.After }, func(o *options, v string) (err error) {
-		o.after, err = pacing.ParseSize(v)
-		return err
-	}},
-	{"content_type", func(h *Handler) *string { return &h.ContentType }, parseContentType},
-	{"share", func(h *Handler) *string { return &h.Share }, func(o *options, v string) error {
-		o.share = v
-		return nil
-	}},
-	{"percent", func(h *Handler) *string { return &h.Percent }, func(o *options, v string) (err error) {
-		o.percent, err = parsePercent(v)
-		return err
-	}},
-	{"max_duration", func(h *Handler) *string { return &h.MaxDuration }, func(o *options, v string) (err error) {
-		o.maxDuration, err = parseDuration(v)
-		if err == nil && o.maxDuration == 0 {
-			err = fmt.Errorf("%q: must be above zero", v)
+// values returns h's option values.
+func (h *Handler) values() optionValues {
+	v := optionValues{}
+	for i := range optionTable {
+		if s := *optionTable[i].field(h); s != "" {
+			v[optionTable[i].name] = s
 		}
-		return err
-	}},
-	{"upload_rate", func(h *Handler) *string { return &h.UploadRate }, func(o *options, v string) (err error) {
-		o.uploadRate, err = pacing.ParseRate(v)
-		return err
-	}},
-	{"trace", func(h *Handler) *string { return &h.Trace }, func(o *options, v string) (err error) {
-		o.downTrace, err = loadTrace(v)
-		return err
-	}},
-	{"upload_trace", func(h *Handler) *string { return &h.UploadTrace }, func(o *options, v string) (err error) {
-		o.upTrace, err = loadTrace(v)
-		return err
-	}},
-	{"loss", func(h *Handler) *string { return &h.Loss }, parseLoss},
-	{"outage", func(h *Handler) *string { return &h.Outage }, parseOutage},
-	{"reset", func(h *Handler) *string { return &h.Reset }, func(o *options, v string) (err error) {
-		o.reset, err = parsePercent(v)
-		o.reset /= 100
-		return err
-	}},
-	{"name", func(h *Handler) *string { return &h.Name }, func(o *options, v string) error {
-		if !validName.MatchString(v) {
-			return fmt.Errorf("%q: a network's name is 1 to 64 letters, digits, dots, hyphens or underscores", v)
-		}
-		return nil
-	}},
+	}
+	return v
 }
 
-// networkOnly are the options that only a network has: what its link
-// varies and fails with.
-var networkOnly = []string{"trace", "upload_trace", "loss", "outage", "reset", "name"}
+// parse parses h's options, each value passed through resolve first.
+func (h *Handler) parse(resolve func(string) string) (options, error) {
+	return h.values().parse(resolve)
+}
+
+// parse parses the options, each value passed through resolve first; a
+// value that resolves empty leaves its option unset. The error names the
+// option, the value and what is accepted.
+func (v optionValues) parse(resolve func(string) string) (options, error) {
+	d := draft{o: options{contentType: contentTypeAuto, percent: 100}}
+	if v.isBare() {
+		d.o.chunk, d.chunkSet, d.o.interval = pacing.DefaultChunk, true, defaultInterval
+	}
+	for i := range optionTable {
+		if err := optionTable[i].apply(&d, v[optionTable[i].name], resolve); err != nil {
+			return d.o, err
+		}
+	}
+	return d.build(), nil
+}
+
+// apply parses the option's value, resolved, into d.
+func (opt *option) apply(d *draft, value string, resolve func(string) string) error {
+	s := strings.TrimSpace(resolve(value))
+	if s == "" {
+		return nil
+	}
+	if err := opt.parse(d, s); err != nil {
+		return fmt.Errorf("%s %w", opt.name, err)
+	}
+	return nil
+}
+
+// isBare reports whether no option says what to slow: then the directive
+// is the bare `pace`, which paces 1 KiB every 100 ms.
+func (v optionValues) isBare() bool {
+	for i := range optionTable {
+		if optionTable[i].is(timing) && v[optionTable[i].name] != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// mayBeNetwork reports whether the options make a network, or may for some
+// request once their placeholders resolve.
+func (v optionValues) mayBeNetwork() bool {
+	for i := range optionTable {
+		if optionTable[i].is(makesNetwork) && v[optionTable[i].name] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// build puts the parsed values together: a network, if a preset, rtt or
+// model made one, takes the rates, the round trip, a devtools latency and
+// the share key as its own; a preset fills what no option set. It is the one
+// place that decides whether a pace is a network.
+func (d *draft) build() options {
+	o := d.o
+	if !d.netMade {
+		switch {
+		case d.chunkSet:
+		case o.rate > 0:
+			o.chunk = pacing.RateChunk(o.rate)
+		default:
+			o.chunk = pacing.DefaultChunk
+		}
+		o.paced = d.chunkSet || o.interval > 0 || o.rate > 0
+		return o
+	}
+	n := d.net
+	c := &n.cond
+	c.RTT = d.rtt
+	if p := d.preset; p != nil {
+		n.preset, c.Offline = p.name, p.offline
+		down, up := p.down, p.up
+		if c.Model == pacing.DevToolsModel {
+			down, up = p.dtDown, p.dtUp
+			if !d.latencySet {
+				o.latency = p.latency
+			}
+		} else if !d.rttSet {
+			c.RTT = p.rtt
+		}
+		if !d.rateSet {
+			o.rate = down
+		}
+		if !d.uploadSet {
+			o.uploadRate = up
+		}
+	}
+	c.Down, c.Up, o.rate, o.uploadRate = o.rate, o.uploadRate, 0, 0
+	if c.Model == pacing.DevToolsModel {
+		c.Latency, o.latency, c.RTT = o.latency, 0, 0
+	}
+	n.key, o.share = o.share, ""
+	if !d.chunkSet {
+		// What the link carries at once, so that every piece is flushed
+		// as it arrives.
+		o.chunk = pacing.ChunkSize{N: pacing.PieceSize(c.Down), Unit: pacing.Bytes}
+	}
+	o.paced, o.untouched = true, true
+	o.net = &n
+	return o
+}
 
 // parseLoss parses "2%" or "2% burst 3": the share of packets lost, and the
 // mean length of a burst of losses.
-func parseLoss(o *options, v string) error {
+func parseLoss(d *draft, v string) error {
+	c := &d.net.cond
 	share, burst, hasBurst := strings.Cut(v, "burst")
 	var err error
-	if o.loss, err = parsePercent(strings.TrimSpace(share)); err != nil {
+	if c.Loss, err = parsePercent(strings.TrimSpace(share)); err != nil {
 		return fmt.Errorf("%q: %s (want e.g. 2%% or 2%% burst 3)", v, strings.TrimPrefix(err.Error(), strconv.Quote(strings.TrimSpace(share))+": "))
 	}
-	if o.loss >= 100 {
+	if c.Loss >= 100 {
 		return fmt.Errorf("%q: must be below 100%%", v)
 	}
-	o.loss /= 100
-	o.lossBurst = 0
+	c.Loss /= 100
+	c.LossBurst = 0
 	if hasBurst {
 		n, err := strconv.ParseFloat(strings.TrimSpace(burst), 64)
 		if err != nil || !(n >= 1 && n <= 1000) {
 			return fmt.Errorf("%q: the burst is a mean count of packets from 1 to 1000 (want e.g. 2%% burst 3)", v)
 		}
-		o.lossBurst = n
+		c.LossBurst = n
 	}
 	return nil
 }
 
 // parseOutage parses "5s every 60s": for 5 s of every 60 s, the link
 // carries nothing.
-func parseOutage(o *options, v string) error {
-	d, every, ok := strings.Cut(v, "every")
+func parseOutage(d *draft, v string) error {
+	c := &d.net.cond
+	dur, every, ok := strings.Cut(v, "every")
 	if !ok {
 		return fmt.Errorf("%q: want <duration> every <duration>, e.g. 2s every 30s", v)
 	}
 	var err error
-	if o.outage, err = parseDuration(strings.TrimSpace(d)); err != nil {
+	if c.Outage, err = parseDuration(strings.TrimSpace(dur)); err != nil {
 		return fmt.Errorf("%q: %w", v, err)
 	}
-	if o.outageEvery, err = parseDuration(strings.TrimSpace(every)); err != nil {
+	if c.OutageEvery, err = parseDuration(strings.TrimSpace(every)); err != nil {
 		return fmt.Errorf("%q: %w", v, err)
 	}
-	if o.outage <= 0 || o.outage >= o.outageEvery {
+	if c.Outage <= 0 || c.Outage >= c.OutageEvery {
 		return fmt.Errorf("%q: an outage must last more than 0 and less than its period", v)
 	}
 	return nil
-}
-
-// timingOptions are the options that say what to slow; with none of them
-// configured, the directive is the bare `pace`, which paces 1 KiB every
-// 100 ms.
-var timingOptions = []string{"model", "preset", "rtt", "chunk", "interval", "rate", "latency", "upload_rate"}
-
-func lookupOption(name string) (option, bool) {
-	for _, opt := range optionTable {
-		if opt.name == name {
-			return opt, true
-		}
-	}
-	return option{}, false
-}
-
-// parse parses the options, each value passed through resolve first; a
-// value that resolves empty leaves its option unset. The error names the
-// option, the value and what is accepted.
-func (h *Handler) parse(resolve func(string) string) (options, error) {
-	o := h.defaults()
-	for _, opt := range optionTable {
-		if err := opt.apply(h, &o, resolve); err != nil {
-			return o, err
-		}
-	}
-	o.fillChunk()
-	return o, nil
-}
-
-// apply parses the option's value, resolved, into o.
-func (opt option) apply(h *Handler, o *options, resolve func(string) string) error {
-	v := strings.TrimSpace(resolve(*opt.field(h)))
-	if v == "" {
-		return nil
-	}
-	if err := opt.parse(o, v); err != nil {
-		return fmt.Errorf("%s %w", opt.name, err)
-	}
-	return nil
-}
-
-// defaults are the options before any is applied.
-func (h *Handler) defaults() options {
-	o := options{contentType: contentTypeAuto, percent: 100}
-	if h.isBare() {
-		o.chunk, o.chunkSet, o.interval = pacing.DefaultChunk, true, defaultInterval
-	}
-	return o
-}
-
-func (h *Handler) isBare() bool {
-	for _, name := range timingOptions {
-		if opt, _ := lookupOption(name); *opt.field(h) != "" {
-			return false
-		}
-	}
-	return true
 }
 
 // staticValue is how values resolve when the config loads: a value with a
@@ -305,101 +395,96 @@ func staticValue(v string) string {
 
 // check refuses options that contradict each other, whatever their
 // placeholders resolve to.
-func (h *Handler) check() error {
-	network := h.Preset != "" || h.RTT != "" || h.Model != ""
-	if h.Share != "" && h.Rate == "" && !network {
-		return fmt.Errorf("share %q: shares a rate or a network, but none of rate, preset, rtt and model is set", h.Share)
+func (v optionValues) check() error {
+	network := v.mayBeNetwork()
+	if v["share"] != "" && v["rate"] == "" && !network {
+		return fmt.Errorf("share %q: shares a rate or a network, but none of rate, %s is set", v["share"], optionNames(makesNetwork, " and "))
 	}
-	if h.RTT != "" && strings.EqualFold(h.Model, "devtools") {
-		return fmt.Errorf("rtt %q: a round trip of the link model, but model is devtools (which has latency instead)", h.RTT)
+	if v["rtt"] != "" && strings.EqualFold(v["model"], "devtools") {
+		return fmt.Errorf("rtt %q: a round trip of the link model, but model is devtools (which has latency instead)", v["rtt"])
 	}
-	if ct := strings.ToLower(h.ContentType); network && ct != "" && ct != contentTypeAuto && ct != contentTypeKeep {
-		return fmt.Errorf("content_type %q: a network never changes a response, and %s sets one (want auto or keep)", h.ContentType, networkOptionName(h))
+	if ct := strings.ToLower(v["content_type"]); network && ct != "" && ct != contentTypeAuto && ct != contentTypeKeep {
+		return fmt.Errorf("content_type %q: a network never changes a response, and %s sets one (want auto or keep)", v["content_type"], v.networkMaker())
 	}
-	for _, name := range networkOnly {
-		if opt, _ := lookupOption(name); *opt.field(h) != "" && !network {
-			return fmt.Errorf("%s %q: works on a network, but none of preset, rtt and model is set", name, *opt.field(h))
+	for i := range optionTable {
+		if opt := &optionTable[i]; opt.is(networkOnly) && v[opt.name] != "" && !network {
+			return fmt.Errorf("%s %q: works on a network, but none of %s is set", opt.name, v[opt.name], optionNames(makesNetwork, " and "))
 		}
 	}
-	if h.Name != "" {
-		for _, opt := range optionTable {
-			if v := *opt.field(h); strings.Contains(v, "{") {
-				return fmt.Errorf("%s %q: a named network's options are changed live through the admin API, not per request (name %q)", opt.name, v, h.Name)
+	if v["name"] != "" {
+		for i := range optionTable {
+			if opt := &optionTable[i]; strings.Contains(v[opt.name], "{") {
+				return fmt.Errorf("%s %q: a named network's options are changed live through the admin API, not per request (name %q)", opt.name, v[opt.name], v["name"])
 			}
 		}
 	}
-	for _, file := range []struct{ name, path string }{{"trace", h.Trace}, {"upload_trace", h.UploadTrace}} {
-		if strings.Contains(file.path, "{") {
-			return fmt.Errorf("%s %q: a file, not a placeholder: a file a request could name would let any client read the server's files", file.name, file.path)
+	for _, name := range []string{"trace", "upload_trace"} {
+		if strings.Contains(v[name], "{") {
+			return fmt.Errorf("%s %q: a file, not a placeholder: a file a request could name would let any client read the server's files", name, v[name])
 		}
 	}
-	if h.Loss != "" && strings.EqualFold(h.Model, "devtools") {
-		return fmt.Errorf("loss %q: packets are lost on the link model's link, but model is devtools", h.Loss)
+	if v["loss"] != "" && strings.EqualFold(v["model"], "devtools") {
+		return fmt.Errorf("loss %q: packets are lost on the link model's link, but model is devtools", v["loss"])
 	}
 	return nil
 }
 
-// networkOptionName names the option that makes h a network, for errors.
-func networkOptionName(h *Handler) string {
-	switch {
-	case h.Preset != "":
-		return fmt.Sprintf("preset %q", h.Preset)
-	case h.RTT != "":
-		return fmt.Sprintf("rtt %q", h.RTT)
+// networkMaker names the option that makes a network, for errors.
+func (v optionValues) networkMaker() string {
+	for i := range optionTable {
+		if opt := &optionTable[i]; opt.is(makesNetwork) && v[opt.name] != "" {
+			return fmt.Sprintf("%s %q", opt.name, v[opt.name])
+		}
 	}
-	return fmt.Sprintf("model %q", h.Model)
+	return ""
 }
 
 // A preset is a network: the link behind one of Chrome DevTools' profiles,
 // and the numbers DevTools applies for it, which scale the link's latency
 // by 5, 3.75 or 2.75 and its throughput by 0.8 or 0.9.
 type preset struct {
+	name         string
 	rtt          time.Duration // link: round-trip time
 	down, up     float64       // link: bytes per second
 	latency      time.Duration // devtools: least time to a response's head
 	dtDown, dtUp float64       // devtools: bytes per second
+	offline      bool          // a link that carries nothing
 }
 
 var presets = map[string]*preset{
-	"3g":      {400 * time.Millisecond, 500e3 / 8, 500e3 / 8, 2000 * time.Millisecond, 50000, 50000},
-	"slow-4g": {150 * time.Millisecond, 1.6e6 / 8, 750e3 / 8, 562500 * time.Microsecond, 180000, 84375},
-	"fast-4g": {60 * time.Millisecond, 9e6 / 8, 1.5e6 / 8, 165 * time.Millisecond, 1012500, 168750},
+	"3g":      {"3g", 400 * time.Millisecond, 500e3 / 8, 500e3 / 8, 2000 * time.Millisecond, 50000, 50000, false},
+	"slow-4g": {"slow-4g", 150 * time.Millisecond, 1.6e6 / 8, 750e3 / 8, 562500 * time.Microsecond, 180000, 84375, false},
+	"fast-4g": {"fast-4g", 60 * time.Millisecond, 9e6 / 8, 1.5e6 / 8, 165 * time.Millisecond, 1012500, 168750, false},
+	"offline": {name: "offline", offline: true},
 }
 
 func init() {
-	presets["slow-3g"], presets["fast-3g"] = presets["3g"], presets["slow-4g"]
+	p3g, slow4g := *presets["3g"], *presets["slow-4g"]
+	p3g.name, slow4g.name = "slow-3g", "fast-3g"
+	presets["slow-3g"], presets["fast-3g"] = &p3g, &slow4g
 }
 
 const presetNames = "3g, slow-3g, slow-4g, fast-3g, fast-4g or offline"
 
-func parsePreset(o *options, v string) error {
-	if strings.EqualFold(v, "offline") { // a link that carries nothing
-		o.preset, o.offline = "offline", true
-		return nil
-	}
+func parsePreset(d *draft, v string) error {
 	p, ok := presets[strings.ToLower(v)]
 	if !ok {
 		return fmt.Errorf("%q: unknown preset (want %s)", v, presetNames)
 	}
-	o.preset = strings.ToLower(v)
-	if o.model == pacing.DevToolsModel {
-		o.rate, o.uploadRate, o.latency = p.dtDown, p.dtUp, p.latency
-	} else {
-		o.rate, o.uploadRate, o.rtt = p.down, p.up, p.rtt
-	}
+	d.preset, d.netMade = p, true
 	return nil
 }
 
-func parseModel(o *options, v string) error {
+func parseModel(d *draft, v string) error {
 	switch strings.ToLower(v) {
 	case "link":
-		o.model = pacing.LinkModel
+		d.net.cond.Model = pacing.LinkModel
 	case "devtools":
-		o.model = pacing.DevToolsModel
+		d.net.cond.Model = pacing.DevToolsModel
 	default:
 		return fmt.Errorf("%q: unknown model (want link or devtools)", v)
 	}
-	o.modelSet = true
+	d.netMade = true
 	return nil
 }
 
@@ -427,16 +512,16 @@ func parsePercent(v string) (float64, error) {
 	return f, nil
 }
 
-func parseContentType(o *options, v string) error {
+func parseContentType(d *draft, v string) error {
 	switch v {
 	case contentTypeAuto, contentTypeKeep:
-		o.contentType = v
+		d.o.contentType = v
 		return nil
 	}
 	if _, _, err := mime.ParseMediaType(v); err != nil || !strings.Contains(v, "/") {
 		return fmt.Errorf("%q: not a media type (want auto, keep, or a media type such as application/octet-stream)", v)
 	}
-	o.contentType = v
+	d.o.contentType = v
 	return nil
 }
 

@@ -337,8 +337,9 @@ func TestAPresetFromAPlaceholderIsOverriddenByOptionsBesideIt(t *testing.T) {
 		}
 		return v
 	})
-	if err != nil || o.rate != 200000 || o.uploadRate != 93750 || o.rtt != 150*time.Millisecond || o.latency != 10*time.Millisecond {
-		t.Fatalf("rate %v, upload %v, rtt %v, latency %v (%v); want slow-4g with latency 10ms", o.rate, o.uploadRate, o.rtt, o.latency, err)
+	c := conditions(o)
+	if err != nil || c.Down != 200000 || c.Up != 93750 || c.RTT != 150*time.Millisecond || o.latency != 10*time.Millisecond {
+		t.Fatalf("rate %v, upload %v, rtt %v, latency %v (%v); want slow-4g with latency 10ms", c.Down, c.Up, c.RTT, o.latency, err)
 	}
 }
 

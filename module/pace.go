@@ -198,8 +198,9 @@ type Handler struct {
 	// Default: all.
 	Match *caddyhttp.ResponseMatcher `json:"match,omitempty"`
 
-	static  *options // the options when no value has a placeholder
-	dynamic bool     // some value has a placeholder: parse per request
+	vals    optionValues // the options as written
+	static  *options     // the options when no value has a placeholder
+	dynamic bool         // some value has a placeholder: parse per request
 	budgets *pacing.Budgets
 	links   *pacing.Links
 	named   *namedNetwork  // the network called Name
@@ -222,13 +223,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.random == nil {
 		h.random = newRandom()
 	}
-	o, err := h.parse(staticValue)
+	h.vals = h.values()
+	o, err := h.vals.parse(staticValue)
 	if err != nil {
 		return err
 	}
 	h.static = &o
-	for _, opt := range optionTable {
-		if strings.Contains(*opt.field(h), "{") {
+	for _, v := range h.vals {
+		if strings.Contains(v, "{") {
 			h.dynamic = true
 		}
 	}
@@ -241,7 +243,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.budgets = v.(budgetsHolder).Budgets
 	}
-	if h.mayBeNetwork() {
+	if h.vals.mayBeNetwork() {
 		if err := h.provisionNetwork(ctx); err != nil {
 			return err
 		}
@@ -258,6 +260,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Validate refuses options that contradict each other.
 func (h *Handler) Validate() error {
 	return h.check()
+}
+
+// check refuses options that contradict each other.
+func (h *Handler) check() error {
+	return h.values().check()
 }
 
 // Cleanup lets go of the shared budgets and links; they outlive a config
@@ -299,7 +306,7 @@ func (budgetsHolder) Destruct() error { return nil }
 // ServeHTTP paces the response that next writes, and the request body if
 // upload_rate is set.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if isTunnel(r) && !h.mayBeNetwork() {
+	if isTunnel(r) && !h.vals.mayBeNetwork() {
 		return next.ServeHTTP(w, r)
 	}
 	o, err := h.optionsFor(r)
@@ -307,8 +314,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.refuse(w, r, err)
 	}
 	if isTunnel(r) {
-		if o.isNetwork() {
-			return h.serveTunnel(w, r, next, o)
+		if o.net != nil {
+			return o.net.serveTunnel(h, w, r, next)
 		}
 		return next.ServeHTTP(w, r)
 	}
@@ -319,8 +326,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if o.maxDuration > 0 {
 		deadline = time.Now().Add(o.maxDuration)
 	}
-	if o.isNetwork() {
-		return h.serveNetwork(w, r, next, o, deadline)
+	if o.net != nil {
+		return o.net.serve(h, w, r, next, o, deadline)
 	}
 	if o.uploadRate > 0 && r.Body != nil && r.Body != http.NoBody {
 		defer paceUpload(r, o.uploadRate, deadline).clock.Stop()
@@ -369,7 +376,7 @@ func (h *Handler) optionsFor(r *http.Request) (*options, error) {
 	if !h.dynamic {
 		return h.static, nil
 	}
-	o, err := h.parse(resolver(r))
+	o, err := h.vals.parse(resolver(r))
 	return &o, err
 }
 

@@ -24,9 +24,9 @@ import (
 // serveTunnel serves an upgrade (or CONNECT) through r's client's link.
 //
 //go:noinline
-func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, o *options) error {
+func (n *network) serveTunnel(h *Handler, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// On HTTP/2 (extended CONNECT), the request's body is the client's way.
-	x, leave, err := h.enterLink(r, o, time.Time{})
+	x, leave, err := h.enterLink(r, n, time.Time{})
 	defer leave()
 	if err != nil {
 		return clientGone(err)

@@ -3,7 +3,6 @@ package pace
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -18,7 +17,8 @@ import (
 // the final response head is written it decides whether the response is
 // paced (match), holds the head for the latency, and if the body is paced
 // hands every byte to a pacing.Pacer, which writes and flushes chunk by
-// chunk to the ResponseWriter below.
+// chunk to the ResponseWriter below. On a network, the head and the body go
+// down the client's link (link), and reset may cut the body (cut).
 type pacedWriter struct {
 	http.ResponseWriter
 	req      *http.Request
@@ -31,10 +31,8 @@ type pacedWriter struct {
 	err         error                // the client left while the head was held
 	pacer       *pacing.Pacer        // nil while the body is not paced
 	shared      *pacing.SharedBudget // the share budget the pacer draws from
-	exchange    *pacing.Exchange     // on a network: the request and response on the client's link
-	riding      bool                 // on a network, HTTP/1.1: the head goes with the body's first piece
-	cutAt       int64                // reset: the body is cut after this many bytes; -1 for never
-	cut         bool                 // reset: it was
+	link        *downLink            // on a network: the way down the client's link; else nil
+	cut         *cut                 // reset's, if it cuts this response; else nil
 	started     time.Time            // when the body's pacing started
 	clock       pacing.RealClock
 }
@@ -47,13 +45,13 @@ func newPacedWriter(w http.ResponseWriter, r *http.Request, h *Handler, o *optio
 		opts:           o,
 		deadline:       deadline,
 		below:          http.NewResponseController(w),
-		cutAt:          -1,
 	}
 }
 
 // WriteHeader decides, for a final response, whether it is paced; holds the
-// head for the latency; sets up pacing for a body; and passes the head on.
-// Informational (1xx) heads pass straight through.
+// head for the latency (and on a network until it has come down the link);
+// sets up pacing for a body; and passes the head on. Informational (1xx)
+// heads pass straight through.
 func (pw *pacedWriter) WriteHeader(status int) {
 	if pw.wroteHeader || status < 200 {
 		pw.ResponseWriter.WriteHeader(status)
@@ -64,14 +62,14 @@ func (pw *pacedWriter) WriteHeader(status int) {
 		pw.ResponseWriter.WriteHeader(status)
 		return
 	}
-	paced := pw.opts.pacesBody() && pw.req.Method != http.MethodHead &&
+	paced := pw.opts.paced && pw.req.Method != http.MethodHead &&
 		status != http.StatusNoContent && status != http.StatusNotModified
-	if pw.exchange != nil {
-		if pw.err = pw.holdNetworkHead(paced); pw.err != nil {
+	if pw.link != nil {
+		if pw.err = pw.link.holdHead(pw, paced); pw.err != nil {
 			return
 		}
 	}
-	if pw.opts.latency > 0 && !(pw.exchange != nil && pw.opts.model == pacing.DevToolsModel) {
+	if pw.opts.latency > 0 {
 		if pw.err = pw.holdHead(); pw.err != nil {
 			return
 		}
@@ -80,7 +78,7 @@ func (pw *pacedWriter) WriteHeader(status int) {
 		pw.startPacing()
 	}
 	pw.ResponseWriter.WriteHeader(status)
-	if paced && !pw.riding {
+	if paced && !pw.link.rides() {
 		// The head goes out now, before the first chunk's turn, so the
 		// client has the status and headers at once. Written here rather
 		// than from inside the pacer, net/http's writeHeader (a 2.8 KiB
@@ -104,7 +102,7 @@ func (pw *pacedWriter) holdHead() error {
 func (pw *pacedWriter) startPacing() {
 	o := pw.opts
 	h := pw.Header()
-	if pw.exchange == nil { // a network never changes a response
+	if !o.untouched {
 		dest, ct := pw.req.Header.Get("Sec-Fetch-Dest"), h.Get("Content-Type")
 		if set, rewrite := o.contentTypeFor(ct, dest); rewrite {
 			h.Set("Content-Type", set)
@@ -126,16 +124,16 @@ func (pw *pacedWriter) startPacing() {
 		Deadline: pw.deadline,
 	}
 	switch {
-	case pw.exchange != nil:
-		plan.Shared = pw.exchange.Down // used instead of plan.Rate
+	case pw.link != nil:
+		plan.Shared = pw.link.x.Down
 	case o.share != "" && o.rate > 0 && pw.h.budgets != nil:
 		pw.shared = pw.h.budgets.Acquire(o.share, o.rate, pw.started)
 		plan.Shared = pw.shared.Value
 	}
 	pw.pacer = pacing.NewPacer(pw.req.Context(), pw.ResponseWriter, pw.flushBelow, plan, &pw.clock)
 	paceMetrics.inFlight.Inc()
-	if o.reset > 0 && pw.h.random() < o.reset {
-		pw.cutAt = pw.cutPoint()
+	if pw.cut != nil && !pw.cut.arm(pw) {
+		pw.cut = nil
 	}
 }
 
@@ -153,20 +151,11 @@ func (pw *pacedWriter) Write(p []byte) (int, error) {
 	if err := pw.head(); err != nil {
 		return 0, err
 	}
-	if pw.cut {
-		return 0, errCut
-	}
-	if pw.pacer == nil {
+	switch {
+	case pw.pacer == nil:
 		return pw.ResponseWriter.Write(p)
-	}
-	if pw.cutAt >= 0 {
-		if left := pw.cutAt - pw.pacer.Stats().Bytes; int64(len(p)) > left {
-			n, err := pw.pacer.Write(p[:left])
-			if err == nil {
-				pw.cutNow()
-			}
-			return n, err
-		}
+	case pw.cut != nil:
+		return pw.cut.write(pw, p)
 	}
 	return pw.pacer.Write(p)
 }
@@ -179,23 +168,16 @@ func (pw *pacedWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := pw.head(); err != nil {
 		return 0, err
 	}
-	if pw.cut {
-		return 0, errCut
-	}
-	if pw.pacer != nil && pw.cutAt >= 0 {
-		n, err := pw.pacer.ReadFrom(io.LimitReader(r, pw.cutAt-pw.pacer.Stats().Bytes))
-		if err == nil {
-			pw.cutNow()
+	switch {
+	case pw.pacer == nil:
+		if rf, ok := pw.ResponseWriter.(io.ReaderFrom); ok {
+			return rf.ReadFrom(r)
 		}
-		return n, err
+		return io.Copy(pw.ResponseWriter, r)
+	case pw.cut != nil:
+		return pw.cut.readFrom(pw, r)
 	}
-	if pw.pacer != nil {
-		return pw.pacer.ReadFrom(r)
-	}
-	if rf, ok := pw.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(pw.ResponseWriter, r)
+	return pw.pacer.ReadFrom(r)
 }
 
 // FlushError flushes what the next handler has written. On a paced response
@@ -205,11 +187,11 @@ func (pw *pacedWriter) FlushError() error {
 	if err := pw.head(); err != nil {
 		return err
 	}
-	if pw.cut { // the connection is gone: net/http's writer would crash on it
+	if pw.cut.isDone() {
 		return errCut
 	}
-	if pw.riding {
-		if err := pw.sendHeadAlone(); err != nil {
+	if pw.link.rides() {
+		if err := pw.link.sendHead(pw); err != nil {
 			return err
 		}
 	}
@@ -243,11 +225,11 @@ func (pw *pacedWriter) close() error {
 	if pw.pacer == nil {
 		return nil
 	}
-	if pw.cutAt >= 0 { // the body ended before its cut: cut it at its end
-		pw.cutNow()
+	if pw.cut != nil && !pw.cut.done { // the body ended before its cut: cut it at its end
+		pw.cut.now(pw)
 	}
-	if pw.riding {
-		if err := pw.sendHeadAlone(); err != nil {
+	if pw.link.rides() {
+		if err := pw.link.sendHead(pw); err != nil {
 			return err
 		}
 	}
@@ -287,7 +269,7 @@ func (pw *pacedWriter) release(err error) {
 // ending says how the paced body ended, for the log.
 func (pw *pacedWriter) ending(err error, stats pacing.Stats) string {
 	switch {
-	case pw.cut:
+	case pw.cut.isDone():
 		return "cut by reset after " + strconv.FormatInt(stats.Bytes, 10) + " bytes"
 	case pw.req.Context().Err() != nil:
 		return "client gone"
@@ -297,46 +279,6 @@ func (pw *pacedWriter) ending(err error, stats pacing.Stats) string {
 		return "max_duration reached, rest sent unpaced"
 	}
 	return "complete"
-}
-
-// cutPoint picks where reset cuts the body: a random byte of it, if its
-// length is known; otherwise of its first 64 KiB, or its end, whichever
-// comes first.
-func (pw *pacedWriter) cutPoint() int64 {
-	size, err := strconv.ParseInt(pw.Header().Get("Content-Length"), 10, 64)
-	if err != nil || size <= 0 {
-		size = 64 << 10
-	}
-	return int64(pw.h.random() * float64(size))
-}
-
-// cutNow cuts the response where it is, as a network that fails would: on
-// HTTP/1.1 the connection is reset (a TCP RST, so that the client cannot
-// take it for a clean end), and on HTTP/2 and HTTP/3 the stream, by
-// aborting the handler.
-func (pw *pacedWriter) cutNow() {
-	pw.pacer.Flush()
-	pw.cut, pw.cutAt = true, -1
-	paceMetrics.resets.Inc()
-	if conn, _, err := http.NewResponseController(pw.ResponseWriter).Hijack(); err == nil {
-		if tc, ok := rawConn(conn).(interface{ SetLinger(int) error }); ok {
-			tc.SetLinger(0)
-		}
-		conn.Close()
-	}
-	panic(http.ErrAbortHandler)
-}
-
-// errCut is what writing to a response that reset cut gets, from a handler
-// that goes on (reverse_proxy's delayed flush, say).
-var errCut = errors.New("pace: the response was cut by reset")
-
-// rawConn is the connection under a TLS one.
-func rawConn(c net.Conn) net.Conn {
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		return tc.NetConn()
-	}
-	return c
 }
 
 // effectiveRate is bytes over elapsed, in bytes per second.
