@@ -8,7 +8,7 @@
 //	go run ./bench/realism                 # the whole run (about an hour)
 //	go run ./bench/realism -smoke          # one load of one page per setup
 //	go run ./bench/realism -pages small -presets slow-4g -protos h2 -runs 3
-//	go run ./bench/realism tables bench/realism-*.jsonl   # the tables of kept results
+//	go run ./bench/realism tables bench/results/realism-*.jsonl   # the tables of kept results
 //
 // The packet-level link joins two network namespaces that it makes
 // (pace-realism-c and pace-realism-s) through TUN devices and a userspace
@@ -105,7 +105,7 @@ func run() error {
 	setups := flag.String("setups", "link,pace,chrome,devtools", "setups")
 	ccs := flag.String("cc", "cubic,bbr", "congestion controls of the packet-level link")
 	runs := flag.Int("runs", 3, "loads of each page in each setup")
-	out := flag.String("out", "bench/realism-last-run.jsonl", "where to keep every load's result")
+	out := flag.String("out", "bench/results/realism-last-run.jsonl", "where to keep every load's result")
 	timeline := flag.Bool("timeline", false, "keep every resource's timing in the results")
 	packets := flag.String("packets", "", "a folder to write every packet of the packet-level link's loads into, a CSV each")
 	losses := flag.String("loss", "0", "percentages of packets lost each way, for the packet-level link and pace (not Chrome's throttling, which loses none)")
@@ -160,6 +160,9 @@ func run() error {
 		lossList = append(lossList, v)
 	}
 	if err := n.startServers(bin, site, work, chosen, lossList, *downloadLoss); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
 	results, err := os.Create(*out)

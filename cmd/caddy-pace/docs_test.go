@@ -97,23 +97,49 @@ func headingAnchors(src string) map[string]bool {
 	return anchors
 }
 
-// readmeBlock returns the README's fenced code block whose first line is
-// first.
-func readmeBlock(t *testing.T, first string) string {
+// docBlock returns the fenced js block of the Markdown file doc (from the
+// repository's root) whose first line is first.
+func docBlock(t *testing.T, doc, first string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../../README.md")
+	src, err := os.ReadFile(filepath.Join("../..", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), "```js\n"+first+"\n")
+	_, rest, ok := strings.Cut(string(src), "```js\n"+first+"\n")
 	if !ok {
-		t.Fatalf("the README has no js block that starts %q", first)
+		t.Fatalf("%s has no js block that starts %q", doc, first)
 	}
 	block, _, _ := strings.Cut(rest, "```")
 	return first + "\n" + block
 }
 
-func TestTheREADMEsNodeHelperChangesANetwork(t *testing.T) {
+// TestTheREADMEIsTheFrontDoor checks that the README opens with its two
+// commands, the demo and the tests, stays short, and leads to every page of
+// docs/.
+func TestTheREADMEIsTheFrontDoor(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```\n(.*?)```").FindAllStringSubmatch(string(readme), 2)
+	if len(blocks) < 2 || !strings.HasPrefix(blocks[0][1], "go run ./cmd/caddy-pace run --config ") || blocks[1][1] != "go test -race ./...\n" {
+		t.Errorf("the README's first two code blocks are %q, want the demo and the tests", blocks)
+	}
+	if lines := strings.Count(string(readme), "\n"); lines > 260 {
+		t.Errorf("the README has %d lines; the reference belongs in docs/", lines)
+	}
+	pages, _ := filepath.Glob("../../docs/*.md")
+	if len(pages) == 0 {
+		t.Fatal("no docs/*.md")
+	}
+	for _, page := range pages {
+		if link := "](docs/" + filepath.Base(page) + ")"; !strings.Contains(string(readme), link) {
+			t.Errorf("the README does not link to docs/%s", filepath.Base(page))
+		}
+	}
+}
+
+func TestTheAdminAPIPagesNodeHelperChangesANetwork(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -122,7 +148,7 @@ func TestTheREADMEsNodeHelperChangesANetwork(t *testing.T) {
 		t.Skip("SKIP: no node on this machine (apt-get install nodejs); CI installs it and never skips this test")
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "pace-network.mjs"), []byte(readmeBlock(t, "// pace-network.mjs")), 0o644)
+	os.WriteFile(filepath.Join(dir, "pace-network.mjs"), []byte(docBlock(t, "docs/admin-api.md", "// pace-network.mjs")), 0o644)
 	// As a test's Node side would use it: offline, a bad change, back.
 	os.WriteFile(filepath.Join(dir, "drive.mjs"), []byte(`
 import { network, restore } from "./pace-network.mjs";
