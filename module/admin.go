@@ -19,12 +19,15 @@ func init() {
 // adminAPI is the admin API of named networks, served on Caddy's admin
 // endpoint only, under its access controls:
 //
-//	GET    /pace/networks          every named network: options and live figures
-//	GET    /pace/networks/<name>   one
-//	PATCH  /pace/networks/<name>   change it live: {"preset": "3g"}, {"loss": "2%"}
-//	DELETE /pace/networks/<name>   back to the loaded config
+//	GET    /pace/networks                    every named network: options, live figures, links
+//	GET    /pace/networks/<name>             one
+//	PATCH  /pace/networks/<name>             change it live: {"preset": "3g"}, {"loss": "2%"}
+//	DELETE /pace/networks/<name>             back to the loaded config
+//	GET    /pace/networks/<name>/links/<key> one link (key path-escaped)
+//	PATCH  /pace/networks/<name>/links/<key> change that link only
+//	DELETE /pace/networks/<name>/links/<key> back to the network's conditions
 //
-// A change applies at once to the network's links, and so to the streams
+// A change applies at once to the links it reaches, and so to the streams
 // and uploads in flight; it lasts until it is deleted or the next config
 // load.
 type adminAPI struct{}
@@ -57,10 +60,18 @@ func (adminAPI) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (adminAPI) one(w http.ResponseWriter, r *http.Request) error {
-	name := strings.TrimPrefix(r.URL.Path, "/pace/networks/")
+	path := strings.TrimPrefix(r.URL.EscapedPath(), "/pace/networks/")
+	name, escapedKey, isLink := strings.Cut(path, "/links/")
 	n, ok := lookupNamed(name)
 	if !ok {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no network named %q in the loaded config", name)}
+	}
+	var key string
+	if isLink {
+		var err error
+		if key, err = parseLinkKey(escapedKey); err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("network %q: %w", name, err)}
+		}
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -70,16 +81,27 @@ func (adminAPI) one(w http.ResponseWriter, r *http.Request) error {
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 		}
 		patch, err := decodePatch(body)
-		if err == nil {
+		switch {
+		case err != nil:
+		case isLink:
+			err = n.changeLink(key, patch, time.Now())
+		default:
 			err = n.change(patch, time.Now())
 		}
 		if err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("network %q: %w", name, err)}
 		}
 	case http.MethodDelete:
-		n.restore(time.Now())
+		if isLink {
+			n.restoreLink(key, time.Now())
+		} else {
+			n.restore(time.Now())
+		}
 	default:
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed (want GET, PATCH or DELETE)", r.Method)}
+	}
+	if isLink {
+		return writeJSON(w, n.link(key))
 	}
 	return writeJSON(w, n.state())
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,13 +139,17 @@ type timedRead struct {
 	n  int
 }
 
-// startDownload GETs url with client, reading in the background.
-func startDownload(client *http.Client, url string) *download {
+// startDownload GETs url with client, and the header fields given as name,
+// value pairs, reading in the background.
+func startDownload(client *http.Client, url string, header ...string) *download {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &download{done: make(chan struct{}), stop: cancel}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	go func() {
 		defer close(d.done)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
 		if err != nil {
 			d.err = err
@@ -456,7 +461,9 @@ func TestAFailedLoadLeavesANamedNetworkAsItWas(t *testing.T) {
 	now := time.Now()
 	running := handler("slow-4g")
 	n := registerNamed(running)
-	held := n.acquire("10.0.0.1", now)
+	client := httptest.NewRequest(http.MethodGet, "/", nil)
+	client.RemoteAddr = "10.0.0.1:1234"
+	held := n.acquire(client, now)
 	defer links.Release(held, now)
 	preset := func() string {
 		for _, p := range []string{"slow-4g", "3g", "fast-4g"} {

@@ -60,7 +60,7 @@ func (p *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		args = append([]string{args[0] + " " + args[1]}, args[2:]...)
 	}
 	switch {
-	case len(args) >= 1 && isPreset(args[0]):
+	case len(args) >= 1 && (isPreset(args[0]) || nearestPreset(args[0]) != ""):
 		if len(args) > 1 {
 			return d.Errf("a preset takes nothing after it on the pace line: %q (set other options in the block)", strings.Join(args, " "))
 		}

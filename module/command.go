@@ -12,6 +12,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
@@ -195,10 +197,12 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 			continue
 		}
 		var scratch draft
-		if err := opt.parse(&scratch, v); err != nil {
-			return nil, "", fmt.Errorf("--%s %w", flagName(opt), err)
+		if static := strings.TrimSpace(staticValue(v)); static != "" {
+			if err := opt.parse(&scratch, static); err != nil {
+				return nil, "", fmt.Errorf("--%s %w", flagName(opt), err)
+			}
 		}
-		*opt.field(&pace) = v
+		*opt.field(&pace) = expandShorthands(v)
 	}
 	if err := pace.check(); err != nil {
 		return nil, "", err
@@ -249,7 +253,7 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		Admin:   &caddy.AdminConfig{Disabled: adminAddr == "", Listen: adminAddr, Config: &caddy.ConfigSettings{Persist: &persist}},
 		AppsRaw: caddy.ModuleMap{"http": caddyconfig.JSON(httpApp, nil)},
 	}
-	summary := fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, reachable(listen), describe(o))
+	summary := fmt.Sprintf("caddy pace: %s at http://%s, %s", serves, reachable(listen), describe(o, values["share"]))
 	switch {
 	case adminAddr != "" && o.net != nil:
 		summary += fmt.Sprintf("\ncaddy pace: the admin API at http://%[1]s changes the network live:\n  curl -X PATCH %[1]s/pace/networks/%[2]s -d '{\"preset\":\"offline\"}'", reachable(adminAddr), commandNetwork)
@@ -257,6 +261,15 @@ func paceCommandConfig(values map[string]string) (*caddy.Config, string, error) 
 		summary += fmt.Sprintf("\ncaddy pace: the admin API is at http://%s, with no network to change (give --preset or --rtt)", reachable(adminAddr))
 	}
 	return cfg, summary, nil
+}
+
+// expandShorthands writes the Caddyfile's placeholder shorthands in v in
+// full, as the Caddyfile does: {cookie.pace_link} is
+// {http.request.cookie.pace_link} in JSON.
+func expandShorthands(v string) string {
+	segment := caddyfile.Segment{{Text: v}}
+	httpcaddyfile.NewShorthandReplacer().ApplyToSegment(&segment)
+	return segment[0].Text
 }
 
 // reachable is an address to listen on as one to connect to: localhost for
@@ -271,10 +284,11 @@ func reachable(addr string) string {
 // commandNetwork is the name of the command's network, for the admin API.
 const commandNetwork = "default"
 
-// describe says how options pace, for people.
-func describe(o options) string {
+// describe says how options pace, for people; share is the option as
+// written.
+func describe(o options, share string) string {
 	if o.net != nil {
-		return o.net.describe(o.latency)
+		return o.net.describe(o.latency, share)
 	}
 	var parts []string
 	if o.paced {
@@ -301,12 +315,20 @@ func describe(o options) string {
 
 // describe says what network n is, for people: "a slow-4g link per client:
 // 150ms round trip, 1.6 Mbit/s down, 750 kbit/s up"; latency is how long
-// heads are held beside it.
-func (n *network) describe(latency time.Duration) string {
+// heads are held beside it, and share the links' key as written.
+func (n *network) describe(latency time.Duration, share string) string {
 	c := n.cond
-	name := "a link"
+	name := "link"
 	if n.preset != "" {
-		name = "a " + n.preset + " link"
+		name = n.preset + " link"
+	}
+	switch {
+	case strings.Contains(share, "{"):
+		name = "a " + name + " per " + share + " (per client where it is empty)"
+	case share != "":
+		name = "one " + name + " for every client (share " + share + ")"
+	default:
+		name = "a " + name + " per client"
 	}
 	var parts []string
 	if c.Model == pacing.DevToolsModel {
@@ -326,7 +348,7 @@ func (n *network) describe(latency time.Duration) string {
 	if latency > 0 {
 		parts = append(parts, fmt.Sprintf("the head held %v more", latency))
 	}
-	return "pacing " + name + " per client: " + strings.Join(parts, ", ")
+	return "pacing " + name + ": " + strings.Join(parts, ", ")
 }
 
 // bitsPerSecond writes a rate in bytes per second as bits: "1.6 Mbit/s".

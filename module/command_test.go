@@ -38,6 +38,9 @@ func TestPaceCommandConfig(t *testing.T) {
 		{commandValues("to", "http://example.internal", "listen", ":9000"),
 			"caddy pace: proxying to http://example.internal:80 at http://localhost:9000, pacing 1.0 KiB every 100ms",
 			`[{"handler":"pace"},{"handler":"reverse_proxy","upstreams":[{"dial":"example.internal:80"}]}]`},
+		{commandValues("to", "localhost:3000", "preset", "slow-4g", "share", "{cookie.pace_link}"),
+			"caddy pace: proxying to http://localhost:3000 at http://localhost:8080, pacing a slow-4g link per {cookie.pace_link} (per client where it is empty): 150ms round trip, 1.6 Mbit/s down, 750 kbit/s up",
+			`[{"handler":"pace","name":"default","preset":"slow-4g","share":"{http.request.cookie.pace_link}"},{"handler":"reverse_proxy","upstreams":[{"dial":"localhost:3000"}]}]`},
 		{commandValues("root", ".", "rate", "1MB", "chunk", "1 line", "latency", "300ms", "content-type", "keep"),
 			"caddy pace: serving files from . at http://localhost:8080, pacing 977 KiB/s in 1 line chunks, the head held 300ms",
 			`[{"chunk":"1 line","content_type":"keep","handler":"pace","latency":"300ms","match":{"headers":{"Etag":[]}},"rate":"1MB"},{"browse":{},"handler":"file_server","root":"."}]`},
@@ -81,7 +84,8 @@ func TestPaceCommandRefusesBadFlags(t *testing.T) {
 		{commandValues("root", ".", "interval", "soon"), `--interval "soon": not a duration`},
 		{commandValues("root", ".", "rate", "0"), `--rate "0": a rate must be above zero`},
 		{commandValues("root", ".", "latency", "-1s"), `--latency "-1s": must not be negative`},
-		{commandValues("root", ".", "preset", "6g"), `--preset "6g": unknown preset`},
+		{commandValues("root", ".", "preset", "6g"), `--preset "6g": unknown preset (want 3g,`},
+		{commandValues("root", ".", "preset", "slow4g"), `--preset "slow4g": unknown preset (did you mean slow-4g?)`},
 		{commandValues("root", ".", "content-type", "plain"), `--content-type "plain": not a media type`},
 	} {
 		_, _, err := paceCommandConfig(tc.values)

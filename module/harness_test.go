@@ -23,15 +23,18 @@ import (
 // a real HTTP client. Caddy holds one running config per process, so tests
 // that start it do not run in parallel.
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// freeAddr returns a loopback address with a port that was free a moment
+// ago on every address: Caddy listens on all of them (":port"), which a
+// socket of another loopback address (a test's client, 127.0.0.44:port)
+// would block.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 }
 
 // testGlobals keeps a test's Caddy quiet and to itself: no admin endpoint,

@@ -1,23 +1,24 @@
 package pace
 
 import (
+	"container/list"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
 // A named network (the option name) can be changed while it runs, through
-// Caddy's admin API (admin.go): a change lasts until it is deleted or the
-// next config load, and applies to the links of the network at once, and
-// so to the streams they carry.
+// Caddy's admin API (admin.go), as a whole or one link at a time
+// (linkchanges.go): a change lasts until it is deleted or the next config
+// load, and applies to the links at once, and so to the streams they carry.
 
 // named holds the named networks of the loaded configs.
 var named = struct {
@@ -26,20 +27,25 @@ var named = struct {
 }{m: map[string]*namedNetwork{}}
 
 // A namedNetwork is a network with a name: its options as the config has
-// them, the changes made to them live, and the options that result.
+// them, the changes made to them live, and the options that result; and
+// the links that have changes of their own.
 type namedNetwork struct {
-	name     string
+	name    string
+	carried pacing.Tally // payload bytes its links carried
+	links   *pacing.Links
+
+	// mu guards what follows, and orders the changes of the links'
+	// conditions, so that the last one sets the conditions in force.
+	mu       sync.Mutex
 	loaded   optionValues // the options as loaded
 	config   *options     // and parsed
 	patch    optionValues // live changes, by option name; "" clears one
 	version  uint64       // counts changes of patch, so that none is lost
-	current  atomic.Pointer[options]
-	handlers []*Handler   // provisioned handlers with this name, the last one's options in force
-	carried  pacing.Tally // payload bytes its links carried
-	links    *pacing.Links
-	// mu orders the changes of the links' conditions, so that the last
-	// one sets the conditions in force.
-	mu sync.Mutex
+	current  *options     // the config with the live changes
+	keyExpr  string       // share as loaded: the links' key; "" for the client's address
+	own      map[string]*linkChange
+	lru      list.List  // the links with changes of their own, most recently used first
+	handlers []*Handler // provisioned handlers with this name, the last one's options in force (guarded by named)
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -54,7 +60,7 @@ func registerNamed(h *Handler) *namedNetwork {
 	defer named.Unlock()
 	n := named.m[h.Name]
 	if n == nil {
-		n = &namedNetwork{name: h.Name, links: h.links}
+		n = &namedNetwork{name: h.Name, links: h.links, own: map[string]*linkChange{}}
 		named.m[h.Name] = n
 	}
 	n.handlers = append(n.handlers, h)
@@ -64,7 +70,9 @@ func registerNamed(h *Handler) *namedNetwork {
 
 // configure puts the network under h's options, without live changes.
 func (n *namedNetwork) configure(h *Handler) {
-	n.loaded, n.config = h.values(), h.static
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.loaded, n.config, n.keyExpr = h.values(), h.static, h.Share
 	n.reset(time.Now())
 }
 
@@ -107,21 +115,31 @@ func namedNetworks() []*namedNetwork {
 // change applies patch (option names and values, as in the config) on top
 // of the config and earlier changes: a preset in it replaces what a preset
 // sets (rtt, rate, upload_rate, latency) unless the patch sets those too.
-// A value that does not parse is refused, with the error a config load
-// would give, and nothing changes. Trace files are read outside the lock of
-// the named networks; a change that another overtook meanwhile is merged
-// again.
+// It reaches every link that has no change of its own. A value that does
+// not parse is refused, with the error a config load would give, and
+// nothing changes.
 func (n *namedNetwork) change(patch optionValues, now time.Time) error {
+	return n.update(patch, func() optionValues { return n.patch }, func(merged optionValues, o *options) {
+		n.patch, n.current = merged, o
+		n.apply(now)
+	})
+}
+
+// update merges patch into the changes that changes returns, parses the
+// result, and if it is good has commit take it, with n.mu held. Trace files
+// are read with n.mu unlocked; a change that another overtook meanwhile is
+// merged again.
+func (n *namedNetwork) update(patch optionValues, changes func() optionValues, commit func(merged optionValues, o *options)) error {
 	for name := range patch {
 		if opt, ok := lookupOption(name); !ok || opt.is(notLive) {
 			return fmt.Errorf("%q: not an option a live change can set (want one of %s)", name, liveOptions())
 		}
 	}
 	for {
-		named.Lock()
-		merged, version := n.merge(patch), n.version
+		n.mu.Lock()
+		merged, version := n.merge(changes(), patch), n.version
 		values := n.loaded.with(merged)
-		named.Unlock()
+		n.mu.Unlock()
 		o, err := values.parse(staticValue)
 		if err == nil {
 			err = values.check()
@@ -132,22 +150,22 @@ func (n *namedNetwork) change(patch optionValues, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		named.Lock()
+		n.mu.Lock()
 		if n.version != version {
-			named.Unlock()
+			n.mu.Unlock()
 			continue
 		}
-		n.patch, n.version = merged, n.version+1
-		n.current.Store(&o)
-		named.Unlock()
-		n.apply(now)
+		n.version++
+		commit(merged, &o)
+		n.mu.Unlock()
 		return nil
 	}
 }
 
-// merge returns the live changes with patch over them.
-func (n *namedNetwork) merge(patch optionValues) optionValues {
-	merged := maps.Clone(n.patch)
+// merge returns changes with patch over them: a preset in patch clears the
+// parts of a preset that patch does not set.
+func (n *namedNetwork) merge(changes, patch optionValues) optionValues {
+	merged := maps.Clone(changes)
 	if merged == nil {
 		merged = optionValues{}
 	}
@@ -180,41 +198,86 @@ func (v optionValues) with(patch optionValues) optionValues {
 	return out
 }
 
-// restore drops the live changes: back to the config's options.
+// restore drops the network's live changes: back to the config's options.
+// Links with changes of their own keep them.
 func (n *namedNetwork) restore(now time.Time) {
-	named.Lock()
-	defer named.Unlock()
-	n.reset(now)
-}
-
-// reset is restore with named locked.
-func (n *namedNetwork) reset(now time.Time) {
-	n.patch = nil
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.patch, n.current = nil, n.config
 	n.version++
-	n.current.Store(n.config)
 	n.apply(now)
 }
 
-// apply puts the network's links under its current conditions.
+// reset drops every live change, the links' too, with n.mu held.
+func (n *namedNetwork) reset(now time.Time) {
+	n.patch, n.current = nil, n.config
+	n.version++
+	for held := range n.own {
+		n.restoreLinkHeld(held, now)
+	}
+	n.apply(now)
+}
+
+// apply puts the network's links under their conditions, with n.mu held:
+// their own, or the network's.
 func (n *namedNetwork) apply(now time.Time) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cond := n.current.Load().net.cond
-	n.links.Named(n.name, func(l *pacing.Link, _ int) {
-		if l.Network() != cond {
+	n.links.Named(n.name, func(key string, l *pacing.Link, _ int) {
+		if cond := n.optionsOf(key).net.cond; l.Network() != cond {
 			l.SetNetwork(cond, now)
 		}
 	})
 }
 
-// acquire takes key's link on the network, for one exchange, under the
-// network's current conditions (a link made before a change that apply did
-// not see yet is changed here).
-func (n *namedNetwork) acquire(key string, now time.Time) *pacing.HeldLink {
-	held := n.links.AcquireNamed(key, n.name, n.current.Load().net.cond, &n.carried, now)
+// optionsOf returns the options of the link held as key (pacing.HeldKey),
+// with n.mu held: its own, or the network's.
+func (n *namedNetwork) optionsOf(key string) *options {
+	if c, ok := n.own[key]; ok {
+		return c.opts
+	}
+	return n.current
+}
+
+// linkKey is the key of r's link: share, resolved for r, or where it
+// resolves empty (a request without the test's cookie) the client's
+// address.
+func (n *namedNetwork) linkKey(r *http.Request) string {
+	n.mu.Lock()
+	expr := n.keyExpr
+	n.mu.Unlock()
+	if expr != "" {
+		if key := strings.TrimSpace(resolver(r)(expr)); key != "" {
+			return key
+		}
+	}
+	return clientAddress(r)
+}
+
+// optionsFor returns the options of r's link: its own, or the network's.
+func (n *namedNetwork) optionsFor(r *http.Request) *options {
+	key := pacing.HeldKey(n.linkKey(r))
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if cond := n.current.Load().net.cond; held.Value.Network() != cond {
+	if c, ok := n.own[key]; ok {
+		n.lru.MoveToFront(c.elem)
+		return c.opts
+	}
+	return n.current
+}
+
+// acquire takes r's link on the network, for one exchange, under its
+// current conditions (a link made before a change that apply did not see
+// yet is changed here).
+func (n *namedNetwork) acquire(r *http.Request, now time.Time) *pacing.HeldLink {
+	key := n.linkKey(r)
+	n.mu.Lock()
+	cond := n.optionsOf(pacing.HeldKey(key)).net.cond
+	n.mu.Unlock()
+	held := n.links.AcquireNamed(key, n.name, cond, &n.carried, now)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, own := n.own[pacing.HeldKey(key)]
+	held.Value.Keep(own)
+	if cond := n.optionsOf(pacing.HeldKey(key)).net.cond; held.Value.Network() != cond {
 		held.Value.SetNetwork(cond, now)
 	}
 	return held
@@ -245,21 +308,42 @@ type networkState struct {
 	Streams   int64 `json:"streams"`
 	BytesDown int64 `json:"bytes_down"`
 	BytesUp   int64 `json:"bytes_up"`
+	// The links held now, and those with changes of their own, by key.
+	Links []linkState `json:"links"`
 }
 
 func (n *namedNetwork) state() networkState {
-	named.Lock()
-	s := networkState{Name: n.name, Options: n.loaded.with(n.patch), Changed: maps.Clone(n.patch)}
-	named.Unlock()
-	delete(s.Options, "name")
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := networkState{Name: n.name, Options: n.optionsState(nil), Changed: maps.Clone(n.patch), Links: []linkState{}}
 	s.BytesDown, s.BytesUp = n.carried.Down.Load(), n.carried.Up.Load()
-	n.links.Named(n.name, func(_ *pacing.Link, exchanges int) {
+	listed := map[string]bool{}
+	n.links.Named(n.name, func(key string, l *pacing.Link, exchanges int) {
 		s.Streams += int64(exchanges)
 		if exchanges > 0 {
 			s.Clients++
 		}
+		s.Links = append(s.Links, n.linkState(key, l, exchanges))
+		listed[key] = true
 	})
+	for key := range n.own {
+		if !listed[key] {
+			s.Links = append(s.Links, n.linkState(key, nil, 0))
+		}
+	}
+	slices.SortFunc(s.Links, func(a, b linkState) int { return strings.Compare(a.Key, b.Key) })
 	return s
+}
+
+// optionsState is the options in force as the admin API shows them: the
+// config's, with the network's live changes and then own over them.
+func (n *namedNetwork) optionsState(own optionValues) map[string]string {
+	o := n.loaded.with(n.patch)
+	if own != nil {
+		o = n.loaded.with(own)
+	}
+	delete(o, "name")
+	return o
 }
 
 // decodePatch reads a live change: a JSON object of option names and
@@ -273,7 +357,11 @@ func decodePatch(body []byte) (optionValues, error) {
 	for name, v := range raw {
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("%s: %v: values are strings, as in the config (want e.g. \"2%%\")", name, v)
+			example := "2%"
+			if opt, known := lookupOption(name); known {
+				example = opt.example
+			}
+			return nil, fmt.Errorf("%s: %v: values are strings, as in the config (want e.g. %q)", name, v, example)
 		}
 		patch[name] = s
 	}

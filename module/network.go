@@ -116,18 +116,22 @@ func (h *Handler) enterLink(r *http.Request, n *network, deadline time.Time) (x 
 // n's conditions.
 func (h *Handler) acquireLink(r *http.Request, n *network, now time.Time) *pacing.HeldLink {
 	if h.named != nil {
-		return h.named.acquire(n.linkKey(r), now)
+		return h.named.acquire(r, now)
 	}
 	return h.links.Acquire(n.linkKey(r), n.cond, now)
 }
 
-// linkKey is the key of r's link: share, or the client's address (Caddy's
-// client_ip: the remote host, or behind trusted proxies the client they
-// name).
+// linkKey is the key of r's link: share, or the client's address.
 func (n *network) linkKey(r *http.Request) string {
 	if n.key != "" {
 		return n.key
 	}
+	return clientAddress(r)
+}
+
+// clientAddress is the address of r's client: Caddy's client_ip, the
+// remote host, or behind trusted proxies the client they name.
+func clientAddress(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
 	}

@@ -24,10 +24,11 @@ type option struct {
 	parse func(d *draft, v string) error
 	// args is the most Caddyfile arguments the value may take (a size may
 	// be written `64 KiB`), and what says what they are, for errors.
-	args int
-	what string
-	help string // what the option does, in one line
-	kind optionKind
+	args    int
+	what    string
+	example string // a value, for errors
+	help    string // what the option does, in one line
+	kind    optionKind
 }
 
 // An optionKind says where an option works.
@@ -55,94 +56,144 @@ func (opt *option) is(k optionKind) bool { return opt.kind&k != 0 }
 
 // optionTable is every option of pace, in the order the Caddyfile syntax
 // and the docs list them.
-var optionTable = []option{
-	{"preset", func(h *Handler) *string { return &h.Preset }, parsePreset, 1,
-		"a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g, offline)",
-		"a network: the link behind a Chrome DevTools profile, or offline", timing | makesNetwork},
-	{"rtt", func(h *Handler) *string { return &h.RTT }, func(d *draft, v string) (err error) {
+var optionTable = []option{{
+	name: "preset", field: func(h *Handler) *string { return &h.Preset }, parse: parsePreset,
+	args: 1, what: "a preset name (3g, slow-3g, slow-4g, fast-3g, fast-4g, offline)", example: "slow-4g",
+	help: "a network: the link behind a Chrome DevTools profile, or offline", kind: timing | makesNetwork,
+}, {
+	name: "rtt", field: func(h *Handler) *string { return &h.RTT }, parse: func(d *draft, v string) (err error) {
 		d.rtt, err = parseDuration(v)
 		d.rttSet, d.netMade = true, true
 		return err
-	}, 1, "one duration", "a network's round-trip time", timing | makesNetwork | presetPart},
-	{"model", func(h *Handler) *string { return &h.Model }, parseModel, 1, "link or devtools",
-		"how a network's numbers apply: as a packet-level link (default), or as DevTools does", timing | makesNetwork},
-	{"trace", func(h *Handler) *string { return &h.Trace }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one duration", example: "150ms",
+	help: "a network's round-trip time", kind: timing | makesNetwork | presetPart,
+}, {
+	name: "model", field: func(h *Handler) *string { return &h.Model }, parse: parseModel,
+	args: 1, what: "link or devtools", example: "devtools",
+	help: "how a network's numbers apply: as a packet-level link (default), or as DevTools does", kind: timing | makesNetwork,
+}, {
+	name: "trace", field: func(h *Handler) *string { return &h.Trace }, parse: func(d *draft, v string) (err error) {
 		d.net.cond.DownTrace, err = loadTrace(v)
 		return err
-	}, 2, "a trace file for the way down, and optionally one for the way up",
-		"a network's capacity down over time, a Mahimahi trace file, in place of rate", networkOnly},
-	{"upload_trace", func(h *Handler) *string { return &h.UploadTrace }, func(d *draft, v string) (err error) {
+	},
+	args: 2, what: "a trace file for the way down, and optionally one for the way up", example: "down.trace",
+	help: "a network's capacity down over time, a Mahimahi trace file, in place of rate", kind: networkOnly,
+}, {
+	name: "upload_trace", field: func(h *Handler) *string { return &h.UploadTrace }, parse: func(d *draft, v string) (err error) {
 		d.net.cond.UpTrace, err = loadTrace(v)
 		return err
-	}, 1, "one trace file", "a network's capacity up over time, in place of upload_rate", networkOnly},
-	{"loss", func(h *Handler) *string { return &h.Loss }, parseLoss, 3,
-		"a percentage, and optionally burst <n> (2%, 2% burst 3)",
-		"the share of a network's packets lost each way, optionally in bursts", networkOnly},
-	{"outage", func(h *Handler) *string { return &h.Outage }, parseOutage, 3,
-		"<duration> every <duration> (2s every 30s)", "a network carries nothing for a while, periodically", networkOnly},
-	{"reset", func(h *Handler) *string { return &h.Reset }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one trace file", example: "up.trace",
+	help: "a network's capacity up over time, in place of upload_rate", kind: networkOnly,
+}, {
+	name: "loss", field: func(h *Handler) *string { return &h.Loss }, parse: parseLoss,
+	args: 3, what: "a percentage, and optionally burst <n> (2%, 2% burst 3)", example: "2%",
+	help: "the share of a network's packets lost each way, optionally in bursts", kind: networkOnly,
+}, {
+	name: "outage", field: func(h *Handler) *string { return &h.Outage }, parse: parseOutage,
+	args: 3, what: "<duration> every <duration> (2s every 30s)", example: "2s every 30s",
+	help: "a network carries nothing for a while, periodically", kind: networkOnly,
+}, {
+	name: "reset", field: func(h *Handler) *string { return &h.Reset }, parse: func(d *draft, v string) (err error) {
 		d.net.reset, err = parsePercent(v)
 		d.net.reset /= 100
 		return err
-	}, 1, "a percentage (10%)", "cut this share of a network's paced responses mid-body, as an abort", networkOnly},
-	{"name", func(h *Handler) *string { return &h.Name }, func(d *draft, v string) error {
+	},
+	args: 1, what: "a percentage (10%)", example: "10%",
+	help: "cut this share of a network's paced responses mid-body, as an abort", kind: networkOnly,
+}, {
+	name: "name", field: func(h *Handler) *string { return &h.Name }, parse: func(d *draft, v string) error {
 		if !validName.MatchString(v) {
 			return fmt.Errorf("%q: a network's name is 1 to 64 letters, digits, dots, hyphens or underscores", v)
 		}
 		return nil
-	}, 1, "one name", "names a network, so that the admin API changes it live", networkOnly | notLive | noFlag},
-	{"chunk", func(h *Handler) *string { return &h.Chunk }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one name", example: "site",
+	help: "names a network, so that the admin API changes it live", kind: networkOnly | notLive | noFlag,
+}, {
+	name: "chunk", field: func(h *Handler) *string { return &h.Chunk }, parse: func(d *draft, v string) (err error) {
 		d.o.chunk, err = pacing.ParseChunk(v)
 		d.chunkSet = true
 		return err
-	}, 2, "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)",
-		"how much goes out at once, then a flush: 5chars, 3words, 1line, 1event, 1KiB", timing},
-	{"interval", func(h *Handler) *string { return &h.Interval }, func(d *draft, v string) (err error) {
+	},
+	args: 2, what: "a count and a unit (5chars, 3 words, 1KiB, 512 bytes)", example: "5chars",
+	help: "how much goes out at once, then a flush: 5chars, 3words, 1line, 1event, 1KiB", kind: timing,
+}, {
+	name: "interval", field: func(h *Handler) *string { return &h.Interval }, parse: func(d *draft, v string) (err error) {
 		d.o.interval, err = parseDuration(v)
 		return err
-	}, 1, "one duration", "time from the start of one chunk to the start of the next", timing},
-	{"rate", func(h *Handler) *string { return &h.Rate }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one duration", example: "100ms",
+	help: "time from the start of one chunk to the start of the next", kind: timing,
+}, {
+	name: "rate", field: func(h *Handler) *string { return &h.Rate }, parse: func(d *draft, v string) (err error) {
 		d.o.rate, err = pacing.ParseRate(v)
 		d.rateSet = true
 		return err
-	}, 2, "a rate (64KiB, 1MB, 500kbit)", "bytes per second: 64KiB, 1MB, 500kbit; on a network, its rate down", timing | presetPart},
-	{"latency", func(h *Handler) *string { return &h.Latency }, func(d *draft, v string) (err error) {
+	},
+	args: 2, what: "a rate (64KiB, 1MB, 500kbit)", example: "64KiB",
+	help: "bytes per second: 64KiB, 1MB, 500kbit; on a network, its rate down", kind: timing | presetPart,
+}, {
+	name: "latency", field: func(h *Handler) *string { return &h.Latency }, parse: func(d *draft, v string) (err error) {
 		d.o.latency, err = parseDuration(v)
 		d.latencySet = true
 		return err
-	}, 1, "one duration", "time the response head is held", timing | presetPart},
-	{"jitter", func(h *Handler) *string { return &h.Jitter }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one duration", example: "300ms",
+	help: "time the response head is held", kind: timing | presetPart,
+}, {
+	name: "jitter", field: func(h *Handler) *string { return &h.Jitter }, parse: func(d *draft, v string) (err error) {
 		d.o.jitter, err = parsePercent(v)
 		d.o.jitter /= 100
 		return err
-	}, 1, "a percentage (20%)", "random ± variation of the gaps between chunks", 0},
-	{"after", func(h *Handler) *string { return &h.After }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "a percentage (20%)", example: "20%",
+	help: "random ± variation of the gaps between chunks",
+}, {
+	name: "after", field: func(h *Handler) *string { return &h.After }, parse: func(d *draft, v string) (err error) {
 		d.o.after, err = pacing.ParseSize(v)
 		return err
-	}, 2, "a size (1MiB)", "the first bytes of the body go out unpaced", 0},
-	{"content_type", func(h *Handler) *string { return &h.ContentType }, parseContentType, 3,
-		"auto, keep or a media type", "auto (default), keep, or a media type to set", 0},
-	{"share", func(h *Handler) *string { return &h.Share }, func(d *draft, v string) error {
+	},
+	args: 2, what: "a size (1MiB)", example: "1MiB",
+	help: "the first bytes of the body go out unpaced",
+}, {
+	name: "content_type", field: func(h *Handler) *string { return &h.ContentType }, parse: parseContentType,
+	args: 3, what: "auto, keep or a media type", example: "keep",
+	help: "auto (default), keep, or a media type to set",
+}, {
+	name: "share", field: func(h *Handler) *string { return &h.Share }, parse: func(d *draft, v string) error {
 		d.o.share = v
 		return nil
-	}, 1, "one key, such as {remote_host}", "one rate for all responses with this key; on a network, its links' key", notLive},
-	{"percent", func(h *Handler) *string { return &h.Percent }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one key, such as {remote_host}", example: "{cookie.pace_link}",
+	help: "one rate for all responses with this key; on a network, its links' key, e.g. {cookie.pace_link}", kind: notLive,
+}, {
+	name: "percent", field: func(h *Handler) *string { return &h.Percent }, parse: func(d *draft, v string) (err error) {
 		d.o.percent, err = parsePercent(v)
 		return err
-	}, 1, "a number from 0 to 100", "pace only this share of requests", 0},
-	{"max_duration", func(h *Handler) *string { return &h.MaxDuration }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "a number from 0 to 100", example: "50",
+	help: "pace only this share of requests",
+}, {
+	name: "max_duration", field: func(h *Handler) *string { return &h.MaxDuration }, parse: func(d *draft, v string) (err error) {
 		d.o.maxDuration, err = parseDuration(v)
 		if err == nil && d.o.maxDuration == 0 {
 			err = fmt.Errorf("%q: must be above zero", v)
 		}
 		return err
-	}, 1, "one duration", "past it, the rest of the body goes out unpaced", 0},
-	{"upload_rate", func(h *Handler) *string { return &h.UploadRate }, func(d *draft, v string) (err error) {
+	},
+	args: 1, what: "one duration", example: "2m",
+	help: "past it, the rest of the body goes out unpaced",
+}, {
+	name: "upload_rate", field: func(h *Handler) *string { return &h.UploadRate }, parse: func(d *draft, v string) (err error) {
 		d.o.uploadRate, err = pacing.ParseRate(v)
 		d.uploadSet = true
 		return err
-	}, 2, "a rate (64KiB, 1MB, 500kbit)", "pace reading the request body too; on a network, its rate up", timing | presetPart},
-}
+	},
+	args: 2, what: "a rate (64KiB, 1MB, 500kbit)", example: "500kbit",
+	help: "pace reading the request body too; on a network, its rate up", kind: timing | presetPart,
+}}
 
 // lookupOption returns the option called name.
 func lookupOption(name string) (*option, bool) {
@@ -413,7 +464,9 @@ func (v optionValues) check() error {
 	}
 	if v["name"] != "" {
 		for i := range optionTable {
-			if opt := &optionTable[i]; strings.Contains(v[opt.name], "{") {
+			// share keys the links, which may be one per request's
+			// cookie or header: a link per test.
+			if opt := &optionTable[i]; opt.name != "share" && strings.Contains(v[opt.name], "{") {
 				return fmt.Errorf("%s %q: a named network's options are changed live through the admin API, not per request (name %q)", opt.name, v[opt.name], v["name"])
 			}
 		}
@@ -469,10 +522,47 @@ const presetNames = "3g, slow-3g, slow-4g, fast-3g, fast-4g or offline"
 func parsePreset(d *draft, v string) error {
 	p, ok := presets[strings.ToLower(v)]
 	if !ok {
+		if near := nearestPreset(v); near != "" {
+			return fmt.Errorf("%q: unknown preset (did you mean %s?)", v, near)
+		}
 		return fmt.Errorf("%q: unknown preset (want %s)", v, presetNames)
 	}
 	d.preset, d.netMade = p, true
 	return nil
+}
+
+// nearestPreset is the preset that v is a slip of the keyboard away from
+// (slow4g, fast-4G, 3gg), or "" if none is near: at most two edits, and
+// fewer than a third of v's letters, so that 6g is not taken for 3g.
+func nearestPreset(v string) string {
+	v = strings.ToLower(v)
+	best, bestDistance := "", 3
+	for name := range presets {
+		if d := editDistance(v, name); d < bestDistance && 3*d < len(v) || d == bestDistance && name < best {
+			best, bestDistance = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	row := make([]int, len(b)+1)
+	for j := range row {
+		row[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		diagonal := row[0]
+		row[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			diagonal, row[j] = row[j], min(row[j]+1, row[j-1]+1, diagonal+cost)
+		}
+	}
+	return row[len(b)]
 }
 
 func parseModel(d *draft, v string) error {

@@ -371,7 +371,7 @@ func clientGone(err error) error {
 //go:noinline
 func (h *Handler) optionsFor(r *http.Request) (*options, error) {
 	if h.named != nil {
-		return h.named.current.Load(), nil
+		return h.named.optionsFor(r), nil
 	}
 	if !h.dynamic {
 		return h.static, nil

@@ -35,7 +35,7 @@ func NewBudgets(max int) *Budgets {
 // Acquire returns the budget of bytesPerSecond for key, for one stream, which
 // must hand it back with Release when it ends.
 func (bs *Budgets) Acquire(key string, bytesPerSecond float64, now time.Time) *SharedBudget {
-	return bs.acquire(budgetKey{heldKey(key), bytesPerSecond}, now, func() *Budget {
+	return bs.acquire(budgetKey{HeldKey(key), bytesPerSecond}, now, func() *Budget {
 		return NewBudget(bytesPerSecond, RateChunk(bytesPerSecond).N)
 	})
 }

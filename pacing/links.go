@@ -32,30 +32,37 @@ func NewLinks(max int) *Links {
 // Acquire returns the link under net for key, for one exchange, which must
 // hand it back with Release when it ends.
 func (ls *Links) Acquire(key string, net Network, now time.Time) *HeldLink {
-	return ls.acquire(linkKey{key: heldKey(key), net: net}, now, func() *Link { return NewLink(net, now) })
+	return ls.acquire(linkKey{key: HeldKey(key), net: net}, now, func() *Link { return NewLink(net, now) })
 }
 
 // A Tally counts the payload bytes that links carry, down and up.
 type Tally struct{ Down, Up atomic.Int64 }
 
 // AcquireNamed returns the link of the network called name for key, made
-// under net if it is new, and counting what it carries in tally. The link is
-// the same whatever the network's conditions: changing them is
-// SetNetwork's (Named finds the links).
+// under net if it is new, and counting what it carries in tally too. The
+// link is the same whatever the network's conditions: changing them is
+// SetNetwork's (Named and Find find the links).
 func (ls *Links) AcquireNamed(key, name string, net Network, tally *Tally, now time.Time) *HeldLink {
-	return ls.acquire(linkKey{key: heldKey(key), name: name}, now, func() *Link {
+	return ls.acquire(linkKey{key: HeldKey(key), name: name}, now, func() *Link {
 		l := NewLink(net, now)
-		l.down.carried, l.up.carried = &tally.Down, &tally.Up
+		l.down.total, l.up.total = &tally.Down, &tally.Up
 		return l
 	})
 }
 
-// Named calls f for every link of the network called name, and for how
-// many exchanges use it.
-func (ls *Links) Named(name string, f func(l *Link, exchanges int)) {
+// Named calls f for every link of the network called name, with its key as
+// HeldKey gave it and how many exchanges use it, under the links' lock: f
+// must not call the links.
+func (ls *Links) Named(name string, f func(key string, l *Link, exchanges int)) {
 	ls.each(func(k linkKey, l *Link, streams int) {
 		if k.name == name {
-			f(l, streams)
+			f(k.key, l, streams)
 		}
 	})
+}
+
+// Find returns the link of the network called name for key as HeldKey gave
+// it (as Named gives it), if one is held, and how many exchanges use it.
+func (ls *Links) Find(key, name string) (l *Link, exchanges int, ok bool) {
+	return ls.find(linkKey{key: key, name: name})
 }

@@ -44,9 +44,9 @@ func TestANamedNetworksLinksAreOnePerClientWhateverItsConditions(t *testing.T) {
 		t.Fatal("a named network's links are not one per client, made under the conditions of the first")
 	}
 	var seen []int
-	links.Named("lab", func(l *Link, exchanges int) {
-		if l != a.Value {
-			t.Errorf("Named(lab) visited another network's link")
+	links.Named("lab", func(key string, l *Link, exchanges int) {
+		if l != a.Value || key != "10.0.0.1" {
+			t.Errorf("Named(lab) visited another network's link, or gave its key as %q", key)
 		}
 		seen = append(seen, exchanges)
 	})
@@ -58,6 +58,24 @@ func TestANamedNetworksLinksAreOnePerClientWhateverItsConditions(t *testing.T) {
 	x.Up.Reserve(t0, 300)
 	if tally.Down.Load() != 10_000 || tally.Up.Load() != 300 {
 		t.Errorf("tally %d down, %d up, want 10,000 and 300", tally.Down.Load(), tally.Up.Load())
+	}
+	// Each link counts its own too, and Find finds it by its key.
+	e := links.AcquireNamed("10.0.0.2", "lab", slow, &tally, t0)
+	e.Value.Open(nil, 0, t0).Down.Reserve(t0, 5_000)
+	if down, up := e.Value.Carried(); down != 5_000 || up != 0 || tally.Down.Load() != 15_000 {
+		t.Errorf("the second client's link carried %d down, %d up, and the network %d down; want 5,000, 0 and 15,000", down, up, tally.Down.Load())
+	}
+	if l, exchanges, ok := links.Find("10.0.0.2", "lab"); !ok || l != e.Value || exchanges != 1 {
+		t.Errorf("Find found %p with %d exchanges (%v), want the second client's link, with 1", l, exchanges, ok)
+	}
+	// A kept link stays while idle, until the bound of idle links.
+	e.Value.Keep(true)
+	links.Release(e, t0.Add(time.Hour))
+	if _, _, ok := links.Find("10.0.0.2", "lab"); !ok {
+		t.Error("a kept link was forgotten while idle")
+	}
+	if _, _, ok := links.Find("10.0.0.3", "lab"); ok {
+		t.Error("Find found a link no client has")
 	}
 }
 

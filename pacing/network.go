@@ -87,6 +87,7 @@ func NewConn(opened time.Time) *Conn {
 type Link struct {
 	net      atomic.Pointer[Network]
 	down, up pipe
+	kept     atomic.Bool
 }
 
 // NewLink returns a link under net, idle at now, when its traces and
@@ -112,10 +113,22 @@ func (l *Link) SetNetwork(net Network, now time.Time) {
 	l.up.setWay(net.way(false), now)
 }
 
+// Carried is the payload bytes booked on the link so far, down and up.
+func (l *Link) Carried() (down, up int64) {
+	return l.down.carried.Load(), l.up.carried.Load()
+}
+
+// Keep has Links keep the link while it is idle, even once it has carried
+// all that was booked on it (kept true): a link with conditions of its own,
+// whose figures should last. Links past their bound of idle links forget it
+// all the same.
+func (l *Link) Keep(kept bool) { l.kept.Store(kept) }
+
 // drained reports whether the link has carried all that was booked on it by
-// now, so that forgetting it and making a new one changes nothing.
+// now, so that forgetting it and making a new one changes nothing, and is
+// not kept.
 func (l *Link) drained(now time.Time) bool {
-	return l.down.drained(now) && l.up.drained(now)
+	return !l.kept.Load() && l.down.drained(now) && l.up.drained(now)
 }
 
 // An Exchange is one request and its response on a link. Up carries the

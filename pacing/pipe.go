@@ -37,7 +37,8 @@ type pipe struct {
 	epoch  time.Time // when the trace and the outages start: the link's making
 	random func() float64
 
-	carried *atomic.Int64 // counts the payload bytes booked on it, if not nil
+	carried atomic.Int64  // the payload bytes booked on it
+	total   *atomic.Int64 // counts them too, if not nil: a named network's tally
 
 	mu sync.Mutex
 	// At a rate, the pipe has carried all that was booked at since +
@@ -67,6 +68,14 @@ func (p *pipe) setWay(w way, now time.Time) {
 		p.since, p.booked = now, 0
 	}
 	p.way, p.epoch, p.k, p.used = w, now, -1, 0
+}
+
+// count counts n bytes of payload booked on the pipe.
+func (p *pipe) count(n int) {
+	p.carried.Add(int64(n))
+	if p.total != nil {
+		p.total.Add(int64(n))
+	}
 }
 
 // isOffline reports whether the pipe carries nothing now.

@@ -74,6 +74,18 @@ func (p *pool[K, V]) each(f func(k K, v V, streams int)) {
 	}
 }
 
+// find returns the value for k, if one is held, and how many streams use
+// it.
+func (p *pool[K, V]) find(k K) (v V, streams int, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.m[k]
+	if !ok {
+		return v, 0, false
+	}
+	return h.Value, h.streams, true
+}
+
 // InUse is how many values have streams.
 func (p *pool[K, V]) InUse() int {
 	p.mu.Lock()
@@ -105,7 +117,9 @@ func (p *pool[K, V]) forget(now time.Time) {
 // an attacker chose) are held as their SHA-256.
 const maxKeyLen = 64
 
-func heldKey(key string) string {
+// HeldKey is how a pool holds key: as it is, or if it is longer than 64
+// bytes as "sha256:" and its SHA-256 in hex.
+func HeldKey(key string) string {
 	if len(key) <= maxKeyLen {
 		return key
 	}

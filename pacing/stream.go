@@ -168,9 +168,7 @@ func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	cost := s.cost.of(s.sent, n, p)
 	s.sent += n
 	s.open = (s.open + n) % SegmentSize
-	if s.pipe.carried != nil {
-		s.pipe.carried.Add(int64(n))
-	}
+	s.pipe.count(n)
 	if s.win != nil {
 		s.conn.mu.Lock()
 		defer s.conn.mu.Unlock()
