@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	cdpnetwork "github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/image/font/gofont/goregular"
 )
@@ -154,6 +157,7 @@ func TestDemoStreamsInARealBrowser(t *testing.T) {
 	page := strings.Replace(base, "127.0.0.1", "localhost", 1) + "/" // as the README opens it
 
 	ctx := browser(t, exec, 90*time.Second)
+	missing := notFound(t, ctx)
 
 	// Mid-stream (the load event waits for the image, 6.4 s), a screenshot
 	// for people.
@@ -236,6 +240,32 @@ func TestDemoStreamsInARealBrowser(t *testing.T) {
 	class, _ := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("try-text"), "class"))
 	if !strings.Contains(shown, `chunk "5 furlongs": unknown unit "furlongs"`) || class.Value != "error" {
 		t.Errorf("a bad chunk in the controls shows %q (class %q)", shown, class.Value)
+	}
+	// Nothing the page asks for is missing (a favicon, say): a 404 is an
+	// error in the console of every test that loads the demo.
+	if urls := missing(); len(urls) > 0 {
+		t.Errorf("the demo's page asked for what it does not have: %v", urls)
+	}
+}
+
+// notFound records the URLs the tab of ctx got 404 for, and returns a
+// function that lists them.
+func notFound(t *testing.T, ctx context.Context) func() []string {
+	var mu sync.Mutex
+	var urls []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if r, ok := ev.(*cdpnetwork.EventResponseReceived); ok && r.Response.Status == http.StatusNotFound {
+			mu.Lock()
+			urls = append(urls, r.Response.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(urls)
 	}
 }
 

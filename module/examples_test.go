@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -270,4 +271,37 @@ func checkPacedImage(t *testing.T, url string, chunk int, interval time.Duration
 		t.Fatalf("Content-Type %q, %d bytes", ct, len(r.body))
 	}
 	checkTiming(t, r, (len(r.body)+chunk-1)/chunk, interval)
+}
+
+// TestTheExamplesListenOnLoopbackOnly checks that every example, whose
+// sites are localhost's, cannot be reached from the network: its servers
+// listen on the loopback address only, not on every interface.
+func TestTheExamplesListenOnLoopbackOnly(t *testing.T) {
+	names, _ := filepath.Glob("../caddyfile-examples/*.Caddyfile")
+	names = append(names, "../caddyfile-examples/demo/Caddyfile")
+	for _, name := range names {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": name})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var c struct {
+			Apps struct {
+				HTTP struct {
+					Servers map[string]struct{ Listen []string }
+				}
+			}
+		}
+		json.Unmarshal(cfg, &c)
+		for _, srv := range c.Apps.HTTP.Servers {
+			for _, addr := range srv.Listen {
+				if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+					t.Errorf("%s listens on %q, want the loopback address only", filepath.Base(name), addr)
+				}
+			}
+		}
+	}
 }
