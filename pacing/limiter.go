@@ -18,10 +18,19 @@ type Limiter interface {
 }
 
 // An idler is a Limiter that is a link: told how long the source took to
-// hand over the next bytes, which it was idle for, so that a source that
-// pauses earns no credit while a Pacer that runs late catches up.
+// hand over the next bytes, until now, which it was idle for, so that a
+// source that pauses earns no credit while a Pacer that runs late catches
+// up.
 type idler interface {
-	idle(d time.Duration)
+	idle(d time.Duration, now time.Time)
+}
+
+// A settler is a Limiter whose bytes may arrive later than Reserve said: a
+// link with a queue, in which a piece sent earlier but booked later goes
+// first. settle says how long to wait still, at now, for the bytes of the
+// last Reserve.
+type settler interface {
+	settle(now time.Time) time.Duration
 }
 
 // An aheader is a Limiter that is a link that loses packets: told, before
@@ -75,6 +84,29 @@ func Await(ctx context.Context, clock Clock, lim Limiter, n int, deadline time.T
 		if waited += slept; past || err != nil {
 			return waited, err
 		}
+		if st, ok := lim.(settler); ok {
+			slept, past, err := settle(ctx, clock, st, deadline)
+			if waited += slept; past || err != nil {
+				return waited, err
+			}
+		}
 	}
 	return waited, nil
+}
+
+// settle sleeps until st's last bytes have arrived, however often a piece
+// sent before them pushes them on, but not past deadline (none if zero).
+func settle(ctx context.Context, clock Clock, st settler, deadline time.Time) (time.Duration, bool, error) {
+	var waited time.Duration
+	for {
+		now := clock.Now()
+		d := st.settle(now)
+		if d <= 0 {
+			return waited, false, nil
+		}
+		slept, past, err := sleepBounded(ctx, clock, d, now, deadline)
+		if waited += slept; past || err != nil {
+			return waited, past, err
+		}
+	}
 }

@@ -82,7 +82,8 @@ func TestATailLossWaitsForAProbe(t *testing.T) {
 
 func TestLossesComeInBurstsAtTheSameShare(t *testing.T) {
 	for _, burst := range []float64{0, 4} {
-		p := newPipe(way{loss: 0.02, burst: burst}, t0, rand.New(rand.NewPCG(1, 2)).Float64)
+		var p pipe
+		p.init(way{loss: 0.02, burst: burst}, t0, rand.New(rand.NewPCG(1, 2)).Float64)
 		lost, bursts, inBurst := 0, 0, false
 		const packets = 1_000_000
 		for range packets {

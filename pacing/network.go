@@ -47,6 +47,9 @@ type Network struct {
 	// Offline, the link carries nothing at all until its conditions
 	// change.
 	Offline bool
+	// Queue is the bottleneck queue of each way, under LinkModel; the zero
+	// Queue is none, fair shares with no queueing delay.
+	Queue Queue
 }
 
 // way is one way of the network: down, or up.
@@ -56,7 +59,7 @@ func (n *Network) way(down bool) way {
 		w.rate, w.trace = n.Down, n.DownTrace
 	}
 	if n.Model == LinkModel {
-		w.loss, w.burst = n.Loss, n.LossBurst
+		w.loss, w.burst, w.queue = n.Loss, n.LossBurst, n.Queue
 	}
 	return w
 }
@@ -95,8 +98,8 @@ type Link struct {
 func NewLink(net Network, now time.Time) *Link {
 	l := &Link{}
 	l.net.Store(&net)
-	l.down = newPipe(net.way(true), now, rand.Float64)
-	l.up = newPipe(net.way(false), now, rand.Float64)
+	l.down.init(net.way(true), now, rand.Float64)
+	l.up.init(net.way(false), now, rand.Float64)
 	return l
 }
 

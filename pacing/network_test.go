@@ -15,6 +15,7 @@ type sender struct {
 	wake     time.Time
 	sent     int
 	arrivals []arrival
+	waiting  int // bytes booked whose arrival it waits for
 }
 
 type arrival struct {
@@ -34,14 +35,29 @@ func simulateUntil(until time.Time, senders ...*sender) {
 	for {
 		var s *sender
 		for _, c := range senders {
-			if c.left > 0 && (s == nil || c.wake.Before(s.wake)) {
+			if (c.left > 0 || c.waiting > 0) && (s == nil || c.wake.Before(s.wake)) {
 				s = c
 			}
 		}
 		if s == nil || !until.IsZero() && s.wake.After(until) {
 			return
 		}
-		now, n := s.wake, min(s.left, s.lim.Burst())
+		now := s.wake
+		if s.waiting > 0 {
+			// Its piece is due: through a queue, a piece sent before it
+			// may have pushed it on.
+			if st, ok := s.lim.(settler); ok {
+				if d := st.settle(now); d > 0 {
+					s.wake = now.Add(d)
+					continue
+				}
+			}
+			s.sent += s.waiting
+			s.waiting = 0
+			s.arrivals = append(s.arrivals, arrival{now, s.sent})
+			continue
+		}
+		n := min(s.left, s.lim.Burst())
 		if o, ok := s.lim.(opener); ok {
 			if d := o.Open(now, n); d > 0 {
 				s.wake = now.Add(d)
@@ -53,8 +69,7 @@ func simulateUntil(until time.Time, senders ...*sender) {
 		}
 		s.wake = now.Add(s.lim.Reserve(now, n))
 		s.left -= n
-		s.sent += n
-		s.arrivals = append(s.arrivals, arrival{s.wake, s.sent})
+		s.waiting = n
 	}
 }
 

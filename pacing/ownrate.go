@@ -37,7 +37,7 @@ func newOwnRate(bytesPerSecond float64, burst int, now time.Time) *ownRate {
 
 func (l *ownRate) Burst() int    { return l.burst }
 func (l *ownRate) Rate() float64 { return l.rate }
-func (l *ownRate) idle(d time.Duration) {
+func (l *ownRate) idle(d time.Duration, _ time.Time) {
 	if d > 0 {
 		l.since = l.since.Add(d)
 	}

@@ -70,6 +70,7 @@ type Pacer struct {
 	chunker  Chunker
 	sched    Schedule
 	budget   Limiter // the plan's shared rate, or the stream's own once paced
+	settler  settler // the shared rate, if its bytes may arrive later than booked (a queue)
 	clock    Clock
 	readSize int
 	idles    bool      // the rate is a link, told how long the source took
@@ -105,6 +106,7 @@ func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, c
 		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
 		budget:   plan.Shared,
 	}
+	p.settler, _ = plan.Shared.(settler)
 	_, sharedIdles := plan.Shared.(idler)
 	if p.idles = sharedIdles || plan.Rate > 0 && plan.Shared == nil; p.idles {
 		p.lastOut = clock.Now()
@@ -122,7 +124,8 @@ func (p *Pacer) Write(b []byte) (int, error) {
 		// The time since the last Write returned is the source's: the
 		// link was idle for it.
 		if id, ok := p.budget.(idler); ok {
-			id.idle(p.clock.Now().Sub(p.lastOut))
+			now := p.clock.Now()
+			id.idle(now.Sub(p.lastOut), now)
 		}
 		defer func() { p.lastOut = p.clock.Now() }()
 	}
@@ -231,7 +234,13 @@ func (p *Pacer) wait(n int, first bool) error {
 	if first && d > 0 && p.plan.Jitter > 0 {
 		d += p.jitter(gap)
 	}
-	return p.sleep(d, now)
+	if err := p.sleep(d, now); err != nil || p.settler == nil || p.stats.Deadline {
+		return err
+	}
+	slept, past, err := settle(p.ctx, p.clock, p.settler, p.plan.Deadline)
+	p.stats.Waited += slept
+	p.stats.Deadline = p.stats.Deadline || past
+	return err
 }
 
 // sleep waits d from now, or until the plan's deadline, whichever is sooner;

@@ -14,6 +14,7 @@ type way struct {
 	trace         *Trace  // the capacity over time, in place of rate
 	outage, every time.Duration
 	loss, burst   float64 // the share of packets lost, and the mean length of a burst of losses
+	queue         Queue   // its bottleneck queue; none for fair shares
 }
 
 // rate is a way's mean rate in bytes per second: its trace's, or its rate.
@@ -51,23 +52,127 @@ type pipe struct {
 	k    int64
 	used int
 	bad  bool // the loss process is in a burst
+	// With a bottleneck queue, what waits in it and has been carried
+	// lately, in the order it was sent; nil for fair shares.
+	q *queue
 }
 
-func newPipe(w way, epoch time.Time, random func() float64) pipe {
-	return pipe{way: w, epoch: epoch, random: random, since: epoch, k: -1}
+// init makes p a pipe of w from epoch, losing packets by random.
+func (p *pipe) init(w way, epoch time.Time, random func() float64) {
+	p.way, p.epoch, p.random, p.since, p.k = w, epoch, random, epoch, -1
+	if w.queue.fifo() {
+		p.q = newQueue(w.queue, w.meanRate(), carriage{free: epoch, k: -1})
+	}
 }
 
 // setWay changes what the pipe carries from now on: what was booked goes
-// as it was, and a trace and outages start again at now.
+// as it was, and a trace and outages start again at now. A queue's
+// bookings are no longer pushed on by pieces booked after the change.
 func (p *pipe) setWay(w way, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.way.trace == nil && p.way.rate > 0 {
-		p.since, p.booked = later(p.free(), now), 0
-	} else {
-		p.since, p.booked = now, 0
+	free := now
+	switch {
+	case p.q != nil:
+		free = later(p.q.last().free, now)
+	case p.way.trace == nil && p.way.rate > 0:
+		free = later(p.free(), now)
 	}
+	p.since, p.booked = free, 0
 	p.way, p.epoch, p.k, p.used = w, now, -1, 0
+	p.q = nil
+	if w.queue.fifo() {
+		p.q = newQueue(w.queue, w.meanRate(), carriage{free: free, k: -1})
+	}
+}
+
+// longestWait is how long the pipe's bottleneck queue holds a packet at
+// most, and whether it has one: its bound at its mean rate (none at no
+// limit).
+func (p *pipe) longestWait() (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.q == nil {
+		return 0, false
+	}
+	rate := p.way.meanRate()
+	if rate <= 0 {
+		return 0, true
+	}
+	bound := p.q.limit
+	if !p.q.bytes {
+		bound *= PacketSize
+	}
+	return time.Duration(bound / rate * float64(time.Second)), true
+}
+
+// enqueue books a piece of packets (costing cost) sent at sent, at now, in
+// the pipe's queue, after everything sent before it and before everything
+// sent after it, which it pushes on. The packets that find the queue full
+// are dropped, the piece's last ones, unless force (a retransmission, which
+// this model never loses). It returns the booking, nil if every packet was
+// dropped, and how many were. Bookings that ended more than back before now
+// are let go: nothing sent since can go before them.
+func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force bool, back time.Duration) (b *booking, dropped int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.q
+	q.letGo(q.off(now.Add(-back)))
+	off := q.off(sent)
+	i := q.place(off)
+	admitted := packets
+	if !force {
+		admitted = q.room(i, off, packets, cost)
+		q.drops += packets - admitted
+	}
+	if admitted == 0 {
+		return nil, packets
+	}
+	b = &booking{q: q, sent: off, cost: cost * float64(admitted) / float64(packets), packets: admitted}
+	q.entries = append(q.entries, nil)
+	copy(q.entries[i+1:], q.entries[i:])
+	q.entries[i] = b
+	p.recarry(i)
+	return b, packets - admitted
+}
+
+// recarry works out when the link carries the queue's bookings from i on,
+// in their order: each starts when it was sent or when the link is free of
+// the one before, whichever is later. It stops where nothing changes.
+func (p *pipe) recarry(i int) {
+	q := p.q
+	prev := q.gone
+	if i > 0 {
+		prev = q.entries[i-1].after
+	}
+	for j := i; j < len(q.entries); j++ {
+		b := q.entries[j]
+		start, end, after := p.carryAfter(prev, q.at(b.sent), b.cost)
+		s, e := q.off(start), q.off(end)
+		if j > i && s == b.start.Load() && e == b.end.Load() && after == b.after {
+			return
+		}
+		b.start.Store(s)
+		b.end.Store(e)
+		b.after, prev = after, after
+	}
+}
+
+// carryAfter returns when the link, standing at prev, starts and ends
+// carrying cost bytes ready at ready, and where it stands then.
+func (p *pipe) carryAfter(prev carriage, ready time.Time, cost float64) (start, end time.Time, after carriage) {
+	switch {
+	case p.way.trace != nil:
+		start, end, after.k, after.used = p.traceFrom(prev.k, prev.used, ready, cost)
+		after.free = end
+		return start, end, after
+	case p.way.rate <= 0:
+		start = p.up(later(ready, prev.free))
+		return start, start, carriage{free: start, k: -1}
+	}
+	start = p.up(later(ready, prev.free))
+	end = p.carry(start, cost)
+	return start, end, carriage{free: end, k: -1}
 }
 
 // count counts n bytes of payload booked on the pipe.
@@ -197,22 +302,29 @@ func (p *pipe) phase(t time.Time) time.Duration {
 // Opportunities that no bytes were waiting for are lost, as are those in an
 // outage.
 func (p *pipe) bookTrace(ready time.Time, cost float64) (start, end time.Time) {
+	start, end, p.k, p.used = p.traceFrom(p.k, p.used, ready, cost)
+	return start, end
+}
+
+// traceFrom is bookTrace from opportunity k, with used bytes of it used: it
+// returns where the bytes start and end, and the opportunity and bytes of
+// it used then.
+func (p *pipe) traceFrom(k int64, used int, ready time.Time, cost float64) (start, end time.Time, _ int64, _ int) {
 	left := 0.0
-	if p.k >= 0 && !p.at(p.k).Before(ready) {
-		left = float64(PacketSize - p.used)
+	if k >= 0 && !p.at(k).Before(ready) {
+		left = float64(PacketSize - used)
 	}
 	if left <= 0 {
-		p.k = p.nextUp(max(p.k+1, p.way.trace.next(ready.Sub(p.epoch))))
+		k = p.nextUp(max(k+1, p.way.trace.next(ready.Sub(p.epoch))))
 		left = PacketSize
 	}
-	start = p.at(p.k)
+	start = p.at(k)
 	for cost > left {
 		cost -= left
-		p.k = p.nextUp(p.k + 1)
+		k = p.nextUp(k + 1)
 		left = PacketSize
 	}
-	p.used = PacketSize - int(math.Floor(left-cost))
-	return start, p.at(p.k)
+	return start, p.at(k), k, PacketSize - int(math.Floor(left-cost))
 }
 
 // at is when the trace's opportunity k comes.
@@ -237,6 +349,8 @@ func (p *pipe) drained(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
+	case p.q != nil:
+		return !p.q.last().free.After(now)
 	case p.way.trace != nil:
 		return p.k < 0 || !p.at(p.k).After(now)
 	case p.way.rate <= 0:

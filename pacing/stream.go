@@ -43,10 +43,17 @@ type Stream struct {
 
 	// next is when the stream's next piece may start on the link: where
 	// its last one ended, moved on by the time its source was idle since.
+	// Through a queue, when its next piece may be sent: with its last one,
+	// if the window lets it, or when its source handed it over.
 	next    time.Time
 	arrived time.Time // when its last piece arrived
 	after   int       // bytes the source has handed over after the piece being booked
 	riding  int       // bytes to book with the next piece (Ride)
+	// Through a queue: the booking that its last piece's arrival waits
+	// for, and when that booking ended as of Reserve, so that settle sees
+	// how far a piece sent earlier pushed it on.
+	queued    *booking
+	queuedEnd time.Time
 }
 
 // Burst is the most bytes one Reserve may ask for: a piece, or while the
@@ -87,11 +94,17 @@ func (s *Stream) rtt() time.Duration {
 
 func (s *Stream) delay() time.Duration { return s.rtt() / 2 }
 
-// idle moves the stream's next piece on by d, the time its source took: a
-// source that pauses earns no credit on the link.
-func (s *Stream) idle(d time.Duration) {
+// idle moves the stream's next piece on by d, the time its source took
+// until now: a source that pauses earns no credit on the link. Through a
+// queue, the bytes it handed over at now were sent no sooner (now is the
+// client's time: the server's is half a round trip before).
+func (s *Stream) idle(d time.Duration, now time.Time) {
 	if d >= minIdle && !s.next.IsZero() {
-		s.next = s.next.Add(d)
+		if _, queued := s.pipe.longestWait(); queued {
+			s.next = later(s.next, now.Add(-s.delay()))
+		} else {
+			s.next = s.next.Add(d)
+		}
 		s.open = 0
 	}
 }
@@ -129,12 +142,15 @@ const minIdle = 2 * time.Millisecond
 // ready is when the stream's next piece, due at now, may start on the link:
 // where its last piece ended, or if it fell behind (its Pacer ran late, and
 // its piece arrives later than the link would have carried it) at most
-// maxCatchUp before its time, so that it catches up.
-func (s *Stream) ready(now time.Time) time.Time {
+// maxCatchUp before its time, so that it catches up. Through a queue
+// (wait is how long it holds at most), when it may be sent: as far back as
+// its wait, since the stream's Pacer learns that its last piece arrived
+// only once it has.
+func (s *Stream) ready(now time.Time, wait time.Duration) time.Time {
 	if s.next.IsZero() {
 		s.next = now
 	}
-	return later(s.next, now.Add(-s.delay()-maxCatchUp))
+	return later(s.next, now.Add(-s.delay()-maxCatchUp-wait))
 }
 
 // Open returns how long to wait until the connection's window lets n more
@@ -148,8 +164,9 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 	if s.win == nil {
 		return 0
 	}
+	wait, _ := s.pipe.longestWait()
 	s.conn.mu.Lock()
-	t := s.win.open(s.ready(now), s.segments(n+s.riding), s.rtt())
+	t := s.win.open(s.ready(now, wait), s.segments(n+s.riding), s.rtt())
 	s.conn.mu.Unlock()
 	return max(t.Add(s.delay()).Sub(now), 0)
 }
@@ -161,7 +178,10 @@ const offlinePoll = 50 * time.Millisecond
 // Reserve books n bytes (at most Burst) due at now and returns how long to
 // wait until they have arrived.
 func (s *Stream) Reserve(now time.Time, n int) time.Duration {
-	ready := s.ready(now)
+	if wait, queued := s.pipe.longestWait(); queued {
+		return s.reserveQueued(now, n, wait)
+	}
+	ready := s.ready(now, 0)
 	rtt, delay := s.rtt(), s.delay()
 	n, s.riding = n+s.riding, 0 // a head riding with this piece, in its packets
 	p := s.segments(n)
@@ -194,6 +214,84 @@ func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 	}
 	s.next = end
 	s.arrived = arrived
+	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
+}
+
+// reserveQueued is Reserve through the link's queue, which holds at most
+// wait: the piece is sent when the window lets it, joins the queue behind
+// what was sent before it (a drop-tail queue drops what does not fit), and
+// arrives once the link has carried it and half a round trip later.
+func (s *Stream) reserveQueued(now time.Time, n int, wait time.Duration) time.Duration {
+	rtt, delay := s.rtt(), s.delay()
+	back := delay + maxCatchUp + wait
+	ready := s.ready(now, wait)
+	n, s.riding = n+s.riding, 0
+	p := s.segments(n)
+	cost := s.cost.of(s.sent, n, p)
+	s.sent += n
+	s.open = (s.open + n) % SegmentSize
+	s.pipe.count(n)
+	if s.win != nil {
+		s.conn.mu.Lock()
+		defer s.conn.mu.Unlock()
+		ready = s.win.open(ready, p, rtt)
+	}
+	b, dropped := s.pipe.enqueue(now, ready, cost, p, false, back)
+	end := ready
+	if b != nil {
+		end = b.endTime()
+	}
+	s.queued, s.queuedEnd = b, end
+	arrived := end.Add(delay)
+	lost, first := s.pipe.lose(p - dropped)
+	if lost == 0 {
+		first = p - dropped
+	}
+	lost += dropped
+	var resent time.Time
+	if lost > 0 {
+		arrived, resent = s.recoverQueued(now, end, s.tail(n, p, first), lost, rtt, back)
+	}
+	if s.win != nil {
+		s.win.sentQueued(ready, b, p, lost, resent)
+		arrived = later(arrived, s.win.blocked)
+		if lost > 0 {
+			s.win.blocked = arrived
+		}
+		s.next = ready // the next piece goes with this one, if the window lets it
+	} else {
+		s.next = end // with no window, once this one is carried
+	}
+	s.arrived = arrived
+	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
+}
+
+// recoverQueued is recover through the queue: the lost packets are sent
+// again when the sender sees the loss, and join the queue then.
+func (s *Stream) recoverQueued(now, end time.Time, tail bool, lost int, rtt, back time.Duration) (arrived, acked time.Time) {
+	seen := end.Add(rtt)
+	if tail {
+		seen = end.Add(max(2*rtt, minRTO))
+	}
+	b, _ := s.pipe.enqueue(now, seen, float64(lost*PacketSize), lost, true, back)
+	again := b.endTime()
+	s.queued, s.queuedEnd = b, again
+	if s.win != nil {
+		s.win.lost(seen, again.Add(rtt))
+	}
+	return again.Add(rtt / 2), again.Add(rtt)
+}
+
+// settle returns how long to wait, at now, until the last piece Reserve
+// booked has arrived: longer than Reserve said if a piece sent before it,
+// but booked after it, pushed it on in the queue.
+func (s *Stream) settle(now time.Time) time.Duration {
+	if s.queued != nil {
+		if end := s.queued.endTime(); end.After(s.queuedEnd) {
+			s.arrived = s.arrived.Add(end.Sub(s.queuedEnd))
+			s.queuedEnd = end
+		}
+	}
 	return max(s.arrived.Sub(now), 0).Round(time.Microsecond)
 }
 

@@ -146,7 +146,7 @@ func TestASourceThatPausesEarnsNoCredit(t *testing.T) {
 	n := s.Burst()
 	now := t0.Add(s.Reserve(t0, n))
 	now = now.Add(time.Second)
-	s.idle(time.Second)
+	s.idle(time.Second, t0)
 	if d, want := s.Reserve(now, n), seconds(linkCost(n, n)/100_000); d.Round(time.Microsecond) != want.Round(time.Microsecond) {
 		t.Errorf("after a pause the next piece waited %v, want %v", d, want)
 	}

@@ -78,9 +78,25 @@ type window struct {
 	blocked time.Time
 }
 
-// A flight is a packet in flight, acknowledged at ack.
+// A flight is a packet in flight, acknowledged at ack; or, if it went
+// through a queue, a round trip after the link carried it: packet i of b's
+// packets, whose times a piece sent earlier may yet push on.
 type flight struct {
-	ack time.Time
+	ack  time.Time
+	b    *booking
+	i, p int32
+}
+
+// at is when the flight is acknowledged, as of now, rtt after it left.
+func (f *flight) at(rtt time.Duration) time.Time {
+	if f.b == nil {
+		return f.ack
+	}
+	start, end := f.b.start.Load(), f.b.end.Load()
+	if f.i < f.p-1 {
+		end = start + (end-start)*int64(f.i+1)/int64(f.p)
+	}
+	return f.b.q.at(end).Add(rtt)
 }
 
 // open returns the earliest time from t on at which p more packets fit in
@@ -95,14 +111,15 @@ func (w *window) open(t time.Time, p int, rtt time.Duration) time.Time {
 	// Walk the acknowledgements to come, growing a copy of the window.
 	probe := *w
 	inflight := w.inflight
-	for _, f := range w.flights {
+	for i := range w.flights {
+		ack := w.flights[i].at(rtt)
 		inflight--
-		probe.grow(1, f.ack)
+		probe.grow(1, ack)
 		if float64(inflight+p) <= probe.cwnd {
-			return f.ack
+			return ack
 		}
 	}
-	return w.flights[len(w.flights)-1].ack
+	return w.flights[len(w.flights)-1].at(rtt)
 }
 
 // room is how many more bytes fit in the window in full segments, as of the
@@ -115,21 +132,37 @@ func (w *window) room() int {
 // from first to last, as the link carried them, but for lost of them,
 // acknowledged at resent once sent again.
 func (w *window) sent(t, first, last time.Time, p, lost int, resent time.Time) {
-	if w.cwnd == 0 {
-		w.cwnd = initialPackets
-	}
 	for i := range p - lost {
 		ack := last
 		if i < p-lost-1 {
 			ack = first.Add(last.Sub(first) * time.Duration(i+1) / time.Duration(p))
 		}
-		w.flights = append(w.flights, flight{ack})
+		w.flights = append(w.flights, flight{ack: ack})
+	}
+	w.record(t, p, lost, resent)
+}
+
+// sentQueued is sent for p packets that went through a queue in b (nil if
+// it dropped them all), acknowledged a round trip after the link carried
+// each, as b's times stand when they are looked at.
+func (w *window) sentQueued(t time.Time, b *booking, p, lost int, resent time.Time) {
+	for i := range p - lost {
+		w.flights = append(w.flights, flight{b: b, i: int32(i), p: int32(p - lost)})
+	}
+	w.record(t, p, lost, resent)
+}
+
+// record records the lost of p packets written at t, which are
+// acknowledged at resent once sent again, after the others in flights.
+func (w *window) record(t time.Time, p, lost int, resent time.Time) {
+	if w.cwnd == 0 {
+		w.cwnd = initialPackets
 	}
 	for range lost {
-		w.flights = append(w.flights, flight{resent})
+		w.flights = append(w.flights, flight{ack: resent})
 	}
 	if lost > 0 { // acknowledgements come in the order they come, not the order sent
-		slices.SortStableFunc(w.flights, func(a, b flight) int { return a.ack.Compare(b.ack) })
+		slices.SortStableFunc(w.flights, func(a, b flight) int { return a.at(w.rtt).Compare(b.at(w.rtt)) })
 	}
 	w.inflight += p
 	w.peak = max(w.peak, w.inflight)
@@ -142,9 +175,13 @@ func (w *window) acknowledge(t time.Time) {
 		w.cwnd = initialPackets
 	}
 	i := 0
-	for ; i < len(w.flights) && !w.flights[i].ack.After(t); i++ {
+	for ; i < len(w.flights); i++ {
+		ack := w.flights[i].at(w.rtt)
+		if ack.After(t) {
+			break
+		}
 		w.inflight--
-		w.grow(1, w.flights[i].ack)
+		w.grow(1, ack)
 	}
 	if i > 0 {
 		w.flights = append(w.flights[:0], w.flights[i:]...)

@@ -1,0 +1,158 @@
+package pacing
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// A Queue is the bottleneck queue of each way of a link: what the client's
+// connections send waits in it, first in first out, for the link to carry
+// it, and a packet that finds it full is dropped (drop-tail), as at a base
+// station's buffer for one user or a home router's. A connection whose
+// window grows fills it, and everything sent behind waits. At most one of
+// Packets, Bytes and Delay is set.
+//
+// The zero Queue is none: the link carries its streams' pieces in turn, a
+// fair share each with no queueing delay, as a router with fair queueing
+// (fq_codel) does.
+type Queue struct {
+	// Packets: at most this many packets wait (Linux's and netem's default
+	// is 1000).
+	Packets int
+	// Bytes: at most this many bytes wait.
+	Bytes int64
+	// Delay: at most what the way's rate carries in this long waits.
+	Delay time.Duration
+}
+
+// fifo reports whether q is a queue, not fair sharing.
+func (q Queue) fifo() bool { return q != Queue{} }
+
+// bound is what q holds at most on a way of rate bytes per second: a count
+// of packets, or of bytes if bytes.
+func (q Queue) bound(rate float64) (limit float64, bytes bool) {
+	switch {
+	case q.Packets > 0:
+		return float64(q.Packets), false
+	case q.Bytes > 0:
+		return float64(q.Bytes), true
+	}
+	return q.Delay.Seconds() * rate, true
+}
+
+// A booking is one piece's place in a queue: when its packets joined it
+// (were sent), and when the link started and ended carrying them. A piece
+// that a connection sent earlier but booked later (its Pacer was asleep
+// meanwhile) goes before it and pushes it on, so start and end only grow,
+// and whoever waits for them reads them again (Stream.settle, a window's
+// acknowledgements).
+type booking struct {
+	q          *queue
+	sent       int64 // nanoseconds from q.base
+	cost       float64
+	packets    int
+	start, end atomic.Int64 // nanoseconds from q.base
+	after      carriage     // where the link stands once it has carried the piece
+}
+
+// startTime and endTime are when the link starts and ends carrying the
+// piece, as of now.
+func (b *booking) startTime() time.Time { return b.q.at(b.start.Load()) }
+func (b *booking) endTime() time.Time   { return b.q.at(b.end.Load()) }
+
+// A carriage is where a way's carrying stands: when it is free, and under
+// a trace, the opportunity last used and the bytes of it used.
+type carriage struct {
+	free time.Time
+	k    int64
+	used int
+}
+
+// A queue is a way's bookings, in the order they were sent: first in, first
+// out. It is its pipe's, and used under the pipe's lock.
+type queue struct {
+	base    time.Time // the times of its bookings count from it
+	limit   float64   // packets, or bytes if bytes
+	bytes   bool
+	entries []*booking // by sent, oldest first
+	gone    carriage   // where the link stands after the bookings let go
+	drops   int        // packets dropped, for tests
+}
+
+func newQueue(spec Queue, rate float64, free carriage) *queue {
+	q := &queue{base: free.free, gone: free}
+	q.limit, q.bytes = spec.bound(rate)
+	return q
+}
+
+func (q *queue) at(off int64) time.Time { return q.base.Add(time.Duration(off)) }
+func (q *queue) off(t time.Time) int64  { return int64(t.Sub(q.base)) }
+
+// place is where a booking sent at off goes: after every one sent at or
+// before it.
+func (q *queue) place(off int64) int {
+	i := len(q.entries)
+	for i > 0 && q.entries[i-1].sent > off {
+		i--
+	}
+	return i
+}
+
+// held is what waits in the queue at off of the bookings before i, in its
+// unit: the packets that have not left the link yet, the one being carried
+// among them, as a packet-level link counts them; or the bytes not carried
+// yet.
+func (q *queue) held(i int, off int64) float64 {
+	held := 0.0
+	for j := i - 1; j >= 0; j-- {
+		b := q.entries[j]
+		end := b.end.Load()
+		if end <= off {
+			break // first in first out: the ones before it ended sooner
+		}
+		start := b.start.Load()
+		switch {
+		case start >= off && q.bytes:
+			held += b.cost
+		case start >= off:
+			held += float64(b.packets)
+		case q.bytes:
+			held += b.cost * float64(end-off) / float64(end-start)
+		default: // packet k leaves at start + (end-start)(k+1)/packets
+			held += float64(b.packets - int(int64(b.packets)*(off-start)/(end-start)))
+		}
+	}
+	return held
+}
+
+// room is how many of packets (costing cost) a booking sent at off before
+// i may put in the queue: all, or those that fit (the rest are dropped).
+func (q *queue) room(i int, off int64, packets int, cost float64) int {
+	space := q.limit - q.held(i, off)
+	per := 1.0
+	if q.bytes {
+		per = cost / float64(packets)
+	}
+	return min(max(int(space/per), 0), packets)
+}
+
+// letGo forgets the bookings that ended before off: no booking sent since
+// can go before them.
+func (q *queue) letGo(off int64) {
+	i := 0
+	for i < len(q.entries) && q.entries[i].end.Load() < off {
+		i++
+	}
+	if i > 0 {
+		q.gone = q.entries[i-1].after
+		q.entries = append(q.entries[:0], q.entries[i:]...)
+	}
+}
+
+// last is where the link stands after every booking.
+func (q *queue) last() carriage {
+	if len(q.entries) == 0 {
+		return q.gone
+	}
+	return q.entries[len(q.entries)-1].after
+}

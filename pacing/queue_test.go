@@ -1,0 +1,140 @@
+package pacing
+
+import (
+	"testing"
+	"time"
+)
+
+// These tests run a link's bottleneck queue on a fake clock: slow-4g's link
+// (150 ms, 200,000 B/s down), a bulk download in it, and what comes beside.
+
+// queuedLink is slow-4g's link with a queue of packets.
+func queuedLink(packets int) *Link {
+	return NewLink(Network{RTT: ms(150), Down: 200_000, Up: 93_750, Queue: Queue{Packets: packets}}, t0)
+}
+
+// bulk is a download of n bytes on a new connection of link, from t0.
+func bulk(link *Link, n int) (*sender, *Conn) {
+	conn := NewConn(t0)
+	x := link.Open(conn, 1, t0)
+	return &sender{lim: x.Down, left: n, wake: x.Up.next}, conn
+}
+
+// peak is the most that waited in link's way down just after a booking
+// sent in (from, to] joined it, in packets, and when.
+func peak(link *Link, from, to time.Time) (most float64, at time.Time) {
+	link.down.mu.Lock()
+	defer link.down.mu.Unlock()
+	q := link.down.q
+	for i, b := range q.entries {
+		if sent := q.at(b.sent); sent.After(from) && !sent.After(to) {
+			if held := q.held(i+1, b.sent); held > most {
+				most, at = held, sent
+			}
+		}
+	}
+	return most, at
+}
+
+func TestABulkStreamFillsTheQueueToItsSizeAndNoFurther(t *testing.T) {
+	for _, packets := range []int{100, 1000} {
+		link := queuedLink(packets)
+		s, _ := bulk(link, 6_000_000)
+		// A piece is booked when its Pacer wakes, once the piece before it
+		// has arrived: what was sent by a time is all booked once the
+		// queue's longest wait and a round trip have passed.
+		wait, _ := link.down.longestWait()
+		lag := wait + link.Network().RTT
+		most, at := 0.0, t0
+		for now := t0.Add(lag); now.Before(t0.Add(25 * time.Second)); now = now.Add(100 * time.Millisecond) {
+			simulateUntil(now, s)
+			if held, when := peak(link, now.Add(-lag-100*time.Millisecond), now.Add(-lag)); held > most {
+				most, at = held, when
+			}
+		}
+		t.Logf("queue of %d packets: at most %.1f waiting, at %v; %d dropped", packets, most, at.Sub(t0), link.down.q.drops)
+		if most > float64(packets) || most < float64(packets)-1 {
+			t.Errorf("queue of %d packets held at most %.1f, want it filled, and no more", packets, most)
+		}
+		if link.down.q.drops == 0 {
+			t.Errorf("queue of %d packets: nothing dropped", packets)
+		}
+	}
+}
+
+func TestASecondStreamWaitsForWhatIsQueuedAheadOfIt(t *testing.T) {
+	link := queuedLink(1000)
+	s, _ := bulk(link, 4_000_000)
+	at := t0.Add(4 * time.Second)
+	simulateUntil(at, s)
+	// Another exchange's response, sent at 4 s, on a connection with room
+	// in its window (none, here: the queue is what it waits for).
+	x := link.Open(nil, 0, at)
+	other := &sender{lim: x.Down, left: 1448, wake: at}
+	// By 12 s the bulk stream has booked all it sent before 4 s (its
+	// Pacer learns that its window let it only as its pieces arrive), and
+	// the queue still has what it carried after 4 s.
+	simulateUntil(at.Add(8*time.Second), s, other)
+	if len(other.arrivals) != 1 {
+		t.Fatalf("the other response arrived in %d pieces by 12 s", len(other.arrivals))
+	}
+	// What the bulk stream sent before 4 s and the link had not carried
+	// by then goes first: all of it, whenever its Pacer booked it.
+	link.down.mu.Lock()
+	q := link.down.q
+	ahead := 0.0
+	var mine *booking
+	for _, b := range q.entries {
+		switch {
+		case b == x.Down.queued:
+			mine = b
+		case q.at(b.sent).After(at):
+		case b.endTime().After(at):
+			part := b.cost
+			if b.startTime().Before(at) {
+				part *= float64(b.end.Load()-q.off(at)) / float64(b.end.Load()-b.start.Load())
+			}
+			ahead += part
+		}
+	}
+	link.down.mu.Unlock()
+	if mine == nil {
+		t.Fatal("the other response's piece is not in the queue")
+	}
+	want := at.Add(seconds(ahead / 200_000))
+	got := mine.startTime()
+	t.Logf("sent at 4 s behind %.0f bytes (%v of the link): the link started it after %v, it arrived after %v", ahead, seconds(ahead/200_000), got.Sub(at), other.arrivals[0].at.Sub(at))
+	if ahead < 100*PacketSize || got.Sub(want).Abs() > time.Millisecond {
+		t.Errorf("the link started it at %v after it was sent, want %v: behind the %.0f bytes queued before it", got.Sub(at), want.Sub(at), ahead)
+	}
+	if arrived, wantArrival := other.arrivals[0].at, mine.endTime().Add(link.Network().RTT/2); !arrived.Equal(wantArrival) {
+		t.Errorf("it arrived at %v, want half a round trip after the link carried it, %v", arrived.Sub(at), wantArrival.Sub(at))
+	}
+}
+
+func TestAFullQueueDropsAndTheWindowIsCut(t *testing.T) {
+	link := queuedLink(20)
+	s, conn := bulk(link, 1_000_000)
+	most, cut := 0.0, false
+	for now := t0; !cut && now.Before(t0.Add(10*time.Second)); now = now.Add(time.Millisecond) {
+		simulateUntil(now, s)
+		conn.mu.Lock()
+		w := conn.down.cwnd
+		conn.mu.Unlock()
+		if link.down.q.drops > 0 && w < most {
+			cut = true
+			t.Logf("after %d packets dropped at %v, the window went from %.1f to %.1f packets", link.down.q.drops, now.Sub(t0), most, w)
+			if w > most*lossCut+1 {
+				t.Errorf("the window was cut to %.1f of %.1f, want %.2f of it", w, most, lossCut)
+			}
+		}
+		most = max(most, w)
+	}
+	if !cut {
+		t.Fatal("no drop cut the window")
+	}
+	simulate(s)
+	if s.sent != 1_000_000 {
+		t.Errorf("%d of 1,000,000 bytes arrived", s.sent)
+	}
+}
