@@ -190,3 +190,53 @@ func TestAnOfflineLinkStallsItsStreamsAndResumes(t *testing.T) {
 		t.Errorf("%d bytes sent, want 400,000", s.sent)
 	}
 }
+
+func TestAQUICConnectionPaysOneRoundTripOfHandshakeAndStartsAt32Packets(t *testing.T) {
+	// HTTP/3: the client's TLS flight goes at once, with no TCP handshake
+	// before it, and the request with its Finished: the request arrives a
+	// round trip and TLS's flights after the connection's first packet, and
+	// the head half a round trip later. A TCP connection with TLS 1.3 pays
+	// a round trip more.
+	net := Network{RTT: ms(100), Down: 1e6, Up: 1e6}
+	flights := seconds((linkCost(TLSClientFlight, TLSClientFlight) + linkCost(TLSServerFlight, TLSServerFlight)) / 1e6)
+	up := ms(50) + seconds(552e-6)
+	for _, tc := range []struct {
+		name    string
+		conn    *Conn
+		arrived time.Duration
+	}{
+		{"QUIC", NewQUICConn(t0), ms(100) + flights + up},
+		{"TCP with TLS 1.3", NewConn(t0), ms(200) + flights + up},
+	} {
+		link := NewLink(net, t0)
+		clock := &fakeClock{now: t0}
+		x := link.Open(tc.conn, 2-bool2int(tc.conn.quic), t0)
+		Await(context.Background(), clock, x.Up, 500, time.Time{})
+		if got := clock.now.Sub(t0); got != tc.arrived {
+			t.Errorf("%s: the first request arrived after %v, want %v", tc.name, got, tc.arrived)
+		}
+	}
+
+	// Its window starts at 32 packets of 1280 bytes, 27 of the link's: a
+	// download's first round trip carries about 27 segments, a TCP
+	// connection's 10.
+	var first [2]int
+	for i, conn := range []*Conn{NewQUICConn(t0), NewConn(t0)} {
+		link := NewLink(Network{RTT: ms(100), Down: 10e6}, t0)
+		x := link.Open(conn, 1, t0)
+		s := &sender{lim: x.Down, left: 1_000_000, wake: x.Up.next}
+		simulate(s)
+		first[i] = s.by(s.arrivals[0].at.Add(ms(95))) / SegmentSize
+	}
+	t.Logf("the first round trip carried %d segments over QUIC and %d over TCP", first[0], first[1])
+	if first[0] < quicInitialPackets-2 || first[0] > quicInitialPackets+2 || first[1] != initialPackets {
+		t.Errorf("the first round trip carried %d segments over QUIC and %d over TCP, want about %d and %d", first[0], first[1], quicInitialPackets, initialPackets)
+	}
+}
+
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -138,3 +138,23 @@ func TestAFullQueueDropsAndTheWindowIsCut(t *testing.T) {
 		t.Errorf("%d of 1,000,000 bytes arrived", s.sent)
 	}
 }
+
+func TestANewConnectionsHandshakeWaitsInTheQueue(t *testing.T) {
+	// A tiny request on a new connection at 4 s, beside a bulk download:
+	// its SYN-ACK waits behind what the download queued, so the request
+	// goes up the queue's wait later than on an idle link.
+	link := queuedLink(1000)
+	s, _ := bulk(link, 4_000_000)
+	at := t0.Add(4 * time.Second)
+	simulateUntil(at.Add(8*time.Second), s)
+	x := link.Open(NewConn(at), 1, at)
+	handshake := x.Up.next.Sub(at)
+	t.Logf("the handshake of a new connection at 4 s took %v; on an idle link, %v", handshake, link.Network().RTT)
+	if handshake < time.Second {
+		t.Errorf("the handshake took %v: it did not wait behind the download's queue", handshake)
+	}
+	fresh := queuedLink(1000)
+	if y := fresh.Open(NewConn(at), 1, at); y.Up.next.Sub(at) > link.Network().RTT+time.Millisecond {
+		t.Errorf("on an idle link the handshake took %v, want a round trip", y.Up.next.Sub(at))
+	}
+}

@@ -56,6 +56,7 @@ const (
 // Its times are the sender's: a piece is in flight from when it is sent until
 // its acknowledgement comes back. The zero window is a new connection's.
 type window struct {
+	initial  float64  // packets a new connection may send at once; 0 for initialPackets
 	cwnd     float64  // packets
 	inflight int      // packets
 	peak     int      // the most packets in flight since the window last grew
@@ -122,10 +123,18 @@ func (w *window) open(t time.Time, p int, rtt time.Duration) time.Time {
 	return w.flights[len(w.flights)-1].at(rtt)
 }
 
+// first is the packets a new connection may send in its first round trip.
+func (w *window) first() float64 {
+	if w.initial > 0 {
+		return w.initial
+	}
+	return initialPackets
+}
+
 // room is how many more bytes fit in the window in full segments, as of the
 // last acknowledgement it took in.
 func (w *window) room() int {
-	return max(int(max(w.cwnd, initialPackets))-w.inflight, 0) * SegmentSize
+	return max(int(max(w.cwnd, w.first()))-w.inflight, 0) * SegmentSize
 }
 
 // sent records p packets written at once at t, acknowledged one by one
@@ -156,7 +165,7 @@ func (w *window) sentQueued(t time.Time, b *booking, p, lost int, resent time.Ti
 // acknowledged at resent once sent again, after the others in flights.
 func (w *window) record(t time.Time, p, lost int, resent time.Time) {
 	if w.cwnd == 0 {
-		w.cwnd = initialPackets
+		w.cwnd = w.first()
 	}
 	for range lost {
 		w.flights = append(w.flights, flight{ack: resent})
@@ -172,7 +181,7 @@ func (w *window) record(t time.Time, p, lost int, resent time.Time) {
 // acknowledge takes in the acknowledgements that have come back by t.
 func (w *window) acknowledge(t time.Time) {
 	if w.cwnd == 0 {
-		w.cwnd = initialPackets
+		w.cwnd = w.first()
 	}
 	i := 0
 	for ; i < len(w.flights); i++ {
@@ -216,8 +225,8 @@ func (w *window) restartAfterIdle(t time.Time) {
 	if t.Sub(w.lastSent) >= rto {
 		w.epoch = time.Time{} // the curve starts afresh from what is left
 	}
-	for t.Sub(w.lastSent) >= rto && w.cwnd > initialPackets {
-		w.cwnd = max(w.cwnd/2, initialPackets)
+	for t.Sub(w.lastSent) >= rto && w.cwnd > w.first() {
+		w.cwnd = max(w.cwnd/2, w.first())
 		w.lastSent = w.lastSent.Add(rto)
 	}
 }
