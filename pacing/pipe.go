@@ -121,14 +121,17 @@ func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force boo
 	off := q.off(sent)
 	i := q.place(off)
 	admitted := packets
-	if !force {
+	if !force && packets > 0 {
 		admitted = q.room(i, off, packets, cost)
 		q.drops += packets - admitted
+		if admitted == 0 {
+			return nil, packets
+		}
+		cost *= float64(admitted) / float64(packets)
 	}
-	if admitted == 0 {
-		return nil, packets
-	}
-	b = &booking{q: q, sent: off, cost: cost * float64(admitted) / float64(packets), packets: admitted}
+	// (A piece of no new packet fills the last one sent, which took its
+	// place in the queue: its bytes take their time on the link.)
+	b = &booking{q: q, sent: off, cost: cost, packets: admitted}
 	q.entries = append(q.entries, nil)
 	copy(q.entries[i+1:], q.entries[i:])
 	q.entries[i] = b

@@ -1,6 +1,7 @@
 package pacing
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -158,3 +159,28 @@ func TestANewConnectionsHandshakeWaitsInTheQueue(t *testing.T) {
 		t.Errorf("on an idle link the handshake took %v, want a round trip", y.Up.next.Sub(at))
 	}
 }
+
+func TestAPacedBodyThroughAQueueTakesTheLinksTimeForEveryByte(t *testing.T) {
+	// A Pacer writing odd-sized pieces through a queued link: bytes that
+	// fill a packet already sent start no packet of their own, and take
+	// their time on the link all the same. 600,000 bytes at slow-4g's
+	// payload rate take 600,000 / 193,067 s after the handshake, no less.
+	link := queuedLink(1000)
+	x := link.Open(NewConn(t0), 1, t0)
+	clock := &fakeClock{now: x.Up.next}
+	body := &countingSink{}
+	p := NewPacer(context.Background(), body, func() error { return nil }, Plan{Chunk: ChunkSize{N: 1000}, Shared: x.Down}, clock)
+	for range 600 {
+		p.Write(make([]byte, 1000))
+	}
+	took := clock.now.Sub(x.Up.next)
+	least := seconds(600_000 / (200_000.0 * SegmentSize / PacketSize))
+	t.Logf("600,000 bytes took %v; the link carries them in %v", took, least)
+	if took < least || took > least+time.Second {
+		t.Errorf("600,000 bytes took %v, want the link's %v and its slow start", took, least)
+	}
+}
+
+type countingSink struct{ n int }
+
+func (c *countingSink) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
