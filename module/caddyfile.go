@@ -31,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		trace        <down-file> [<up-file>]   # a network's capacity over time
 //		loss         <percent> [burst <n>]     # a network's packets lost
 //		outage       <duration> every <duration>
+//		queue        <n> packets|<size>|<duration>|fair   # a network's bottleneck queue
 //		reset        <percent>      # cut this share of responses
 //		name         <name>         # change the network live, through the admin API
 //		chunk        <n> [bytes|chars|words|lines|events]   # default 1KiB

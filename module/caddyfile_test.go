@@ -154,6 +154,12 @@ var badConfigs = []struct {
 	{"pace slow-4g {\n outage 5s\n}", `outage "5s": want <duration> every <duration>, e.g. 2s every 30s`, 0},
 	{"pace slow-4g {\n outage soon every 10s\n}", `outage "soon every 10s": "soon": not a duration`, 0},
 	{"pace slow-4g {\n reset 110%\n}", `reset "110%": must be from 0 to 100`, 0},
+	{"pace slow-4g {\n queue 0\n}", `queue "0": must be above zero`, 0},
+	{"pace slow-4g {\n queue -5 packets\n}", `queue "-5 packets": a count of packets is a whole number from 1 to 1048576`, 0},
+	{"pace slow-4g {\n queue 3 furlongs\n}", `queue "3 furlongs": not a queue (want a count of packets, a size or a duration, such as 1000 packets, 1MB or 2s, or fair)`, 0},
+	{"pace slow-4g {\n queue 0s\n}", `queue "0s": must be above zero`, 0},
+	{"pace {\n queue 100 packets\n}", `queue "100 packets": works on a network, but none of preset, rtt and model is set`, 4},
+	{"pace {\n preset slow-4g\n model devtools\n queue fair\n}", `queue "fair": a queue is the link model's, but model is devtools`, 6},
 	{"pace slow-4g {\n trace /no/such/file\n}", `trace "/no/such/file": stat /no/such/file: no such file or directory`, 0},
 	{"pace slow-4g {\n trace {query.trace}\n}", `trace "{http.request.uri.query.trace}": a file, not a placeholder`, 4},
 	{"pace {\n loss 2%\n}", `loss "2%": works on a network, but none of preset, rtt and model is set`, 4},
@@ -293,11 +299,11 @@ func TestPresetsAreNamedLinks(t *testing.T) {
 		preset, model string
 		want          pacing.Network
 	}{
-		{"3g", "", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500}},
-		{"slow-3g", "link", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500}},
-		{"slow-4g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750}},
-		{"fast-3g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750}},
-		{"fast-4g", "", pacing.Network{RTT: 60 * time.Millisecond, Down: 1125000, Up: 187500}},
+		{"3g", "", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500, Queue: defaultQueue}},
+		{"slow-3g", "link", pacing.Network{RTT: 400 * time.Millisecond, Down: 62500, Up: 62500, Queue: defaultQueue}},
+		{"slow-4g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750, Queue: defaultQueue}},
+		{"fast-3g", "", pacing.Network{RTT: 150 * time.Millisecond, Down: 200000, Up: 93750, Queue: defaultQueue}},
+		{"fast-4g", "", pacing.Network{RTT: 60 * time.Millisecond, Down: 1125000, Up: 187500, Queue: defaultQueue}},
 		// Chrome DevTools' own numbers, applied its way
 		{"3g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 2 * time.Second, Down: 50000, Up: 50000}},
 		{"slow-4g", "devtools", pacing.Network{Model: pacing.DevToolsModel, Latency: 562500 * time.Microsecond, Down: 180000, Up: 84375}},
@@ -310,7 +316,7 @@ func TestPresetsAreNamedLinks(t *testing.T) {
 	}
 	// Options beside a preset override its parts.
 	o, _ := (&Handler{Preset: "slow-4g", RTT: "300ms", Rate: "1Mbit", UploadRate: "100kbit"}).parse(staticValue)
-	if want := (pacing.Network{RTT: 300 * time.Millisecond, Down: 125000, Up: 12500}); conditions(o) != want {
+	if want := (pacing.Network{RTT: 300 * time.Millisecond, Down: 125000, Up: 12500, Queue: defaultQueue}); conditions(o) != want {
 		t.Errorf("slow-4g with rtt, rate and upload_rate: %+v, want %+v", conditions(o), want)
 	}
 	o, _ = (&Handler{Preset: "slow-4g", Model: "devtools", Latency: "1s"}).parse(staticValue)
@@ -331,5 +337,27 @@ func TestUnmarshalCaddyfileSetsFields(t *testing.T) {
 	}
 	if h.Chunk != "5 chars" || h.Interval != "250ms" || h.ContentType != "keep" {
 		t.Errorf("got %+v", h)
+	}
+}
+
+func TestAQueueIsACountASizeADurationOrFair(t *testing.T) {
+	for _, tc := range []struct {
+		h    Handler
+		want pacing.Queue
+	}{
+		{Handler{Preset: "slow-4g"}, pacing.Queue{Packets: 1000}},
+		{Handler{RTT: "50ms"}, pacing.Queue{Packets: 1000}},
+		{Handler{Preset: "slow-4g", Queue: "100 packets"}, pacing.Queue{Packets: 100}},
+		{Handler{Preset: "slow-4g", Queue: "1 packet"}, pacing.Queue{Packets: 1}},
+		{Handler{Preset: "slow-4g", Queue: "64KiB"}, pacing.Queue{Bytes: 65536}},
+		{Handler{Preset: "slow-4g", Queue: "1 MB"}, pacing.Queue{Bytes: 1_000_000}},
+		{Handler{Preset: "slow-4g", Queue: "250ms"}, pacing.Queue{Delay: 250 * time.Millisecond}},
+		{Handler{Preset: "slow-4g", Queue: "fair"}, pacing.Queue{}},
+		{Handler{Preset: "slow-4g", Model: "devtools"}, pacing.Queue{}},
+	} {
+		o, err := tc.h.parse(staticValue)
+		if got := conditions(o).Queue; err != nil || got != tc.want {
+			t.Errorf("%+v: queue %+v (%v), want %+v", tc.h, got, err, tc.want)
+		}
 	}
 }

@@ -98,8 +98,7 @@ func (h *Handler) enterLink(r *http.Request, n *network, deadline time.Time) (x 
 		body.clock.Stop()
 		h.links.Release(held, time.Now())
 	}
-	conn, _ := r.Context().Value(connKey{}).(*pacing.Conn)
-	x = held.Value.Open(conn, handshakes(r), now)
+	x = held.Value.Open(connOf(r, now), handshakes(r), now)
 	if n.cond.Model == pacing.LinkModel {
 		if _, err := pacing.Await(r.Context(), &clock, x.Up, onTheWire(r, x, requestHeadSize(r)), deadline); err != nil {
 			return x, leave, err
@@ -140,6 +139,19 @@ func clientAddress(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// connOf returns the pacing.Conn of r's connection: a TCP connection's, in
+// its context since the server accepted it; or an HTTP/3 request's QUIC
+// connection's (quicConns); nil if neither is known.
+func connOf(r *http.Request, now time.Time) *pacing.Conn {
+	if conn, ok := r.Context().Value(connKey{}).(*pacing.Conn); ok {
+		return conn
+	}
+	if r.ProtoMajor == 3 {
+		return quicConns.conn(r, now)
+	}
+	return nil
 }
 
 // handshakes is how many round trips r's connection took to open: 1 for

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/caddy-pace/caddy-pace/pacing"
 )
 
@@ -124,6 +126,12 @@ func TestANewConnectionPaysItsHandshakes(t *testing.T) {
 			func() *http.Client {
 				return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
 			}, 3 * rtt},
+		// A QUIC connection: TLS in one round trip, with no TCP before.
+		{"HTTP/3 over QUIC: 1 RTT",
+			func() string { return startTLS(t, site) },
+			func() *http.Client {
+				return &http.Client{Transport: &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+			}, 2 * rtt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := tc.start()
@@ -225,30 +233,37 @@ func readFor(t *testing.T, client *http.Client, url string, from, d time.Duratio
 
 func TestTwoDownloadsOfOneClientShareItsLink(t *testing.T) {
 	// Two downloads at once from one client, over two connections, through
-	// a 500 KB/s link; a third client has a link of its own.
+	// a 500 KB/s link; a third client has a link of its own. With a fair
+	// queue they get half of it each; through the default queue, first in
+	// first out, the one with the wider window takes more, and together
+	// they fill the link all the same.
 	const rate = 500_000
-	base := pacedProxy(t, "pace {\n rtt 50ms\n rate 500KB\n}")
-	const from, to = time.Second, 3 * time.Second
-	var got [3]int64
-	var wg sync.WaitGroup
-	for i, ip := range []string{"127.0.0.1", "127.0.0.1", "127.0.0.2"} {
-		wg.Go(func() {
-			atFrom, atEnd := readFor(t, clientFrom(ip), base+"/bytes/"+strconv.Itoa(10<<20), from, to)
-			got[i] = atEnd - atFrom
+	for _, queue := range []string{"fair", "1000 packets"} {
+		t.Run("queue "+queue, func(t *testing.T) {
+			base := pacedProxy(t, "pace {\n rtt 50ms\n rate 500KB\n queue "+queue+"\n}")
+			const from, to = time.Second, 3 * time.Second
+			var got [3]int64
+			var wg sync.WaitGroup
+			for i, ip := range []string{"127.0.0.1", "127.0.0.1", "127.0.0.2"} {
+				wg.Go(func() {
+					atFrom, atEnd := readFor(t, clientFrom(ip), base+"/bytes/"+strconv.Itoa(10<<20), from, to)
+					got[i] = atEnd - atFrom
+				})
+			}
+			wg.Wait()
+			payload := rate * 1448 / 1500.0 * (to - from).Seconds()
+			share := float64(got[0]) / float64(got[0]+got[1]) * 100
+			t.Logf("from 1 s to 3 s: %d and %d bytes on one client's link (%.1f%% / %.1f%%, together %.1f%% of its payload rate); %d bytes on another's (%.1f%%)",
+				got[0], got[1], share, 100-share, float64(got[0]+got[1])/payload*100, got[2], float64(got[2])/payload*100)
+			if queue == "fair" && (share < 45 || share > 55) {
+				t.Errorf("shares %.1f%% and %.1f%%, want 50/50 ± 5%%", share, 100-share)
+			}
+			for _, n := range []int64{got[0] + got[1], got[2]} {
+				if sum := float64(n) / payload; sum < 0.95 || sum > 1.01 {
+					t.Errorf("a link carried %d bytes of payload in 2 s, want %.0f", n, payload)
+				}
+			}
 		})
-	}
-	wg.Wait()
-	payload := rate * 1448 / 1500.0 * (to - from).Seconds()
-	share := float64(got[0]) / float64(got[0]+got[1]) * 100
-	t.Logf("from 1 s to 3 s: %d and %d bytes on one client's link (%.1f%% / %.1f%%, together %.1f%% of its payload rate); %d bytes on another's (%.1f%%)",
-		got[0], got[1], share, 100-share, float64(got[0]+got[1])/payload*100, got[2], float64(got[2])/payload*100)
-	if share < 45 || share > 55 {
-		t.Errorf("shares %.1f%% and %.1f%%, want 50/50 ± 5%%", share, 100-share)
-	}
-	for _, n := range []int64{got[0] + got[1], got[2]} {
-		if sum := float64(n) / payload; sum < 0.95 || sum > 1.01 {
-			t.Errorf("a link carried %d bytes of payload in 2 s, want %.0f", n, payload)
-		}
 	}
 }
 
@@ -303,8 +318,9 @@ func TestLinksSurviveAReload(t *testing.T) {
 	// A download fills a client's 200 KB/s link; the config is reloaded
 	// (the same network); a second download of the same client shares the
 	// link with the first, which is still in flight on the old config.
+	// A fair queue, so that sharing the link is half of it each.
 	const rate = 200_000
-	config := "ADDR {\n\tpace {\n\t\trtt 20ms\n\t\trate 200KB\n\t}\n\treverse_proxy " + testUpstream(t) + "\n}"
+	config := "ADDR {\n\tpace {\n\t\trtt 20ms\n\t\trate 200KB\n\t\tqueue fair\n\t}\n\treverse_proxy " + testUpstream(t) + "\n}"
 	links := func() (holder *pacing.Links, refs int) {
 		sharedLinks.Range(func(_, v any) bool {
 			holder = v.(linksHolder).Links

@@ -95,6 +95,10 @@ var optionTable = []option{{
 	args: 3, what: "<duration> every <duration> (2s every 30s)", example: "2s every 30s",
 	help: "a network carries nothing for a while, periodically", kind: networkOnly,
 }, {
+	name: "queue", field: func(h *Handler) *string { return &h.Queue }, parse: parseQueue,
+	args: 2, what: "a bound (1000 packets, 1MB, 2s) or fair", example: "1000 packets",
+	help: "a network's bottleneck queue each way, first in first out: 1000 packets (default), 1MB, 2s, or fair", kind: networkOnly,
+}, {
 	name: "reset", field: func(h *Handler) *string { return &h.Reset }, parse: func(d *draft, v string) (err error) {
 		d.net.reset, err = parsePercent(v)
 		d.net.reset /= 100
@@ -262,6 +266,7 @@ type draft struct {
 	o                            options
 	chunkSet, rateSet, uploadSet bool
 	latencySet, rttSet, netMade  bool
+	queueSet                     bool
 	rtt                          time.Duration
 	preset                       *preset // nil for none
 	net                          network // the parts of a network, if one is made
@@ -378,6 +383,9 @@ func (d *draft) build() options {
 	c.Down, c.Up, o.rate, o.uploadRate = o.rate, o.uploadRate, 0, 0
 	if c.Model == pacing.DevToolsModel {
 		c.Latency, o.latency, c.RTT = o.latency, 0, 0
+		c.Queue = pacing.Queue{} // Chrome's throttling has none
+	} else if !d.queueSet {
+		c.Queue = defaultQueue
 	}
 	n.key, o.share = o.share, ""
 	if !d.chunkSet {
@@ -411,6 +419,46 @@ func parseLoss(d *draft, v string) error {
 		}
 		c.LossBurst = n
 	}
+	return nil
+}
+
+// defaultQueue is a network's bottleneck queue when queue is not set: the
+// reference link's, and Linux's and netem's default length.
+var defaultQueue = pacing.Queue{Packets: 1000}
+
+// parseQueue parses "1000 packets", a size ("1MB"), a duration ("2s") of the
+// way's rate, or "fair": no queue, a fair share for every stream.
+func parseQueue(d *draft, v string) error {
+	d.queueSet = true
+	q := &d.net.cond.Queue
+	*q = pacing.Queue{}
+	if strings.EqualFold(v, "fair") {
+		return nil
+	}
+	num, unit, _ := strings.Cut(v, " ")
+	if strings.EqualFold(unit, "packets") || strings.EqualFold(unit, "packet") {
+		n, err := strconv.Atoi(num)
+		if err != nil || n <= 0 || n > 1<<20 {
+			return fmt.Errorf("%q: a count of packets is a whole number from 1 to 1048576 (want e.g. 1000 packets)", v)
+		}
+		q.Packets = n
+		return nil
+	}
+	if dur, err := caddy.ParseDuration(v); err == nil && strings.IndexFunc(v, func(r rune) bool { return r >= 'a' && r <= 'z' }) >= 0 {
+		if dur <= 0 {
+			return fmt.Errorf("%q: must be above zero", v)
+		}
+		q.Delay = dur
+		return nil
+	}
+	size, err := pacing.ParseSize(v)
+	if err != nil {
+		return fmt.Errorf("%q: not a queue (want a count of packets, a size or a duration, such as 1000 packets, 1MB or 2s, or fair)", v)
+	}
+	if size <= 0 {
+		return fmt.Errorf("%q: must be above zero", v)
+	}
+	q.Bytes = size
 	return nil
 }
 
@@ -478,6 +526,9 @@ func (v optionValues) check() error {
 	}
 	if v["loss"] != "" && strings.EqualFold(v["model"], "devtools") {
 		return fmt.Errorf("loss %q: packets are lost on the link model's link, but model is devtools", v["loss"])
+	}
+	if v["queue"] != "" && strings.EqualFold(v["model"], "devtools") {
+		return fmt.Errorf("queue %q: a queue is the link model's, but model is devtools (Chrome's throttling has none)", v["queue"])
 	}
 	return nil
 }

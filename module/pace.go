@@ -176,6 +176,15 @@ type Handler struct {
 	// lost. Default: none.
 	Loss string `json:"loss,omitempty"`
 
+	// The bottleneck queue of each way of a network's link: what the
+	// client's connections send waits in it, first in first out, and a
+	// packet that finds it full is dropped, so that a download fills it and
+	// every request behind waits. A count of packets (`1000 packets`), a
+	// size (`1MB`), a duration of the link's rate (`2s`), or `fair`: no
+	// queue, a fair share for each stream. Default: `1000 packets`, the
+	// length of Linux's and netem's queues; none under model devtools.
+	Queue string `json:"queue,omitempty"`
+
 	// Periodic outages of a network's link, both ways: `5s every 60s`
 	// carries nothing for the last 5 s of every 60 s from the link's
 	// making. Bytes and requests wait; connections stay open. Default:
