@@ -72,8 +72,9 @@ type Conn struct {
 	quic   bool // a QUIC connection: no TCP handshake
 
 	hsMu      sync.Mutex
-	handshake time.Time // when the handshakes are done; zero until known
-	exchanges int       // exchanges opened on it
+	handshake time.Time  // when the handshakes are done; zero until known
+	queued    *handshake // through queues, its packets' places in them
+	exchanges int        // exchanges opened on it
 
 	mu       sync.Mutex // guards the windows
 	down, up window
@@ -177,9 +178,10 @@ func (l *Link) Open(conn *Conn, handshakes int, now time.Time) *Exchange {
 	}
 	conn.hsMu.Lock()
 	if conn.handshake.IsZero() {
-		conn.handshake = l.handshake(conn, handshakes)
+		conn.handshake, conn.queued = l.handshake(conn, handshakes)
 	}
 	x.Up.next = later(now, conn.handshake)
+	x.Up.hs = conn.queued
 	x.First = conn.exchanges == 0
 	conn.exchanges++
 	conn.hsMu.Unlock()
@@ -215,22 +217,67 @@ const (
 // handshake returns when conn's handshakes are done: TCP's round trip, and
 // for TLS the client's flight up and the server's down (and one more round
 // trip for TLS 1.2), each on the link.
-func (l *Link) handshake(conn *Conn, handshakes int) time.Time {
+//
+// Through queues, its packets wait in them, and a piece sent before one of
+// them but booked after it pushes it on: queued holds their places, which
+// the connection's first request settles on before it goes (see
+// handshake.settle).
+func (l *Link) handshake(conn *Conn, handshakes int) (done time.Time, queued *handshake) {
 	rtt := l.net.Load().RTT
 	t := conn.opened // QUIC's client sends its TLS flight at once
+	if _, ok := l.down.longestWait(); ok {
+		queued = &handshake{}
+	}
 	if !conn.quic {
-		t = l.roundTrip(t) // SYN and SYN-ACK; the client sends with its ACK
+		t = l.roundTrip(t, queued) // SYN and SYN-ACK; the client sends with its ACK
 		handshakes--
 	}
 	if handshakes < 1 || l.net.Load().Offline {
-		return t
+		return queued.end(t), queued
 	}
 	up, down := l.stream(&l.up, conn), l.stream(&l.down, conn)
 	up.next = t
 	t = t.Add(up.Reserve(t, TLSClientFlight)) // at the server
+	queued.add(up.queued)
 	down.next = t
 	t = t.Add(down.Reserve(t, TLSServerFlight)) // back at the client
-	return t.Add(time.Duration(handshakes-1) * rtt)
+	queued.add(down.queued)
+	return queued.end(t.Add(time.Duration(handshakes-1) * rtt)), queued
+}
+
+// A handshake is a new connection's handshake through a link's queues:
+// where its packets wait in them, and how they stood when it was worked
+// out. A piece sent before one of them but booked after it pushes it on,
+// and the handshake with it.
+type handshake struct {
+	bookings []*booking
+	ends     []int64   // each booking's end, as it stood
+	done     time.Time // when the handshake ends, as it stood
+}
+
+// add records a booking of the handshake's (none if b is nil).
+func (h *handshake) add(b *booking) {
+	if h != nil && b != nil {
+		h.bookings, h.ends = append(h.bookings, b), append(h.ends, b.end.Load())
+	}
+}
+
+// end records when the handshake ends as it stands, and returns it.
+func (h *handshake) end(done time.Time) time.Time {
+	if h != nil {
+		h.done = done
+	}
+	return done
+}
+
+// settle returns when the handshake ends: as it stood, moved on by as far
+// as pieces sent before its packets pushed them on since.
+func (h *handshake) settle() time.Time {
+	done := h.done
+	for i, b := range h.bookings {
+		done = done.Add(time.Duration(b.end.Load() - h.ends[i]))
+	}
+	return done
 }
 
 // controlPacket is a packet with no payload, such as a SYN: IP and TCP
@@ -239,11 +286,12 @@ const controlPacket = 60
 
 // roundTrip returns when a packet with no payload that the client sends at
 // t, and the server's answer, are back at the client: a round trip later,
-// and through the ways' queues, behind what waits in them.
-func (l *Link) roundTrip(t time.Time) time.Time {
+// and through the ways' queues, behind what waits in them; queued records
+// their places there.
+func (l *Link) roundTrip(t time.Time, queued *handshake) time.Time {
 	rtt := l.net.Load().RTT
-	upWait, queued := l.up.longestWait()
-	if !queued {
+	upWait, ok := l.up.longestWait()
+	if !ok {
 		return t.Add(rtt)
 	}
 	downWait, _ := l.down.longestWait()
@@ -251,6 +299,8 @@ func (l *Link) roundTrip(t time.Time) time.Time {
 	syn, _ := l.up.enqueue(t, t, controlPacket, 1, true, back+upWait)
 	t = syn.endTime().Add(rtt / 2)
 	synAck, _ := l.down.enqueue(t, t, controlPacket, 1, true, back+downWait)
+	queued.add(syn)
+	queued.add(synAck)
 	return synAck.endTime().Add(rtt / 2)
 }
 

@@ -54,6 +54,10 @@ type Stream struct {
 	// how far a piece sent earlier pushed it on.
 	queued    *booking
 	queuedEnd time.Time
+	// hs is the handshake of a new connection through queues, which its
+	// first request waits for, as pieces sent before its packets push it
+	// on; nil once the request has gone, and without queues.
+	hs *handshake
 }
 
 // Burst is the most bytes one Reserve may ask for: a piece, or while the
@@ -165,6 +169,7 @@ func (s *Stream) Open(now time.Time, n int) time.Duration {
 		return 0
 	}
 	wait, _ := s.pipe.longestWait()
+	s.settleHandshake()
 	s.conn.mu.Lock()
 	t := s.win.open(s.ready(now, wait), s.segments(n+s.riding), s.rtt())
 	s.conn.mu.Unlock()
@@ -224,6 +229,13 @@ func (s *Stream) Reserve(now time.Time, n int) time.Duration {
 func (s *Stream) reserveQueued(now time.Time, n int, wait time.Duration) time.Duration {
 	rtt, delay := s.rtt(), s.delay()
 	back := delay + maxCatchUp + wait
+	if s.hs != nil {
+		s.settleHandshake()
+		s.conn.hsMu.Lock()
+		s.conn.queued = nil // later exchanges find the handshake done
+		s.conn.hsMu.Unlock()
+		s.hs = nil
+	}
 	ready := s.ready(now, wait)
 	n, s.riding = n+s.riding, 0
 	p := s.segments(n)
@@ -280,6 +292,17 @@ func (s *Stream) recoverQueued(now, end time.Time, tail bool, lost int, rtt, bac
 		s.win.lost(seen, again.Add(rtt))
 	}
 	return again.Add(rtt / 2), again.Add(rtt)
+}
+
+// settleHandshake has the stream's next piece wait for its connection's
+// handshake as it stands now, if it is the request that waits for one.
+func (s *Stream) settleHandshake() {
+	if s.hs != nil {
+		s.conn.hsMu.Lock()
+		done := s.hs.settle()
+		s.conn.hsMu.Unlock()
+		s.next = later(s.next, done)
+	}
 }
 
 // settle returns how long to wait, at now, until the last piece Reserve

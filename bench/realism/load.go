@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,9 +18,10 @@ import (
 
 // A loadResult is what one cold load of a page in Chromium showed.
 type loadResult struct {
-	LoadMs      float64 `json:"load_ms"`  // navigation start to the load event
-	Protocol    string  `json:"protocol"` // of the page: http/1.1 or h2
-	Rules       int     `json:"rules"`    // CSS rules in effect
+	LoadMs      float64 `json:"load_ms"`                 // navigation start to the load event
+	FirstByteMs float64 `json:"first_byte_ms,omitempty"` // navigation start to the page's first byte
+	Protocol    string  `json:"protocol"`                // of the page: http/1.1 or h2
+	Rules       int     `json:"rules"`                   // CSS rules in effect
 	WantRules   int     `json:"want_rules"`
 	Scripts     int     `json:"scripts"` // scripts that ran
 	WantScripts int     `json:"want_scripts"`
@@ -69,13 +73,17 @@ func runLoad(args []string) {
 	up := fs.Float64("up", 0, "Chrome's throttling: upload throughput, bytes per second")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up after")
 	timeline := fs.Bool("timeline", false, "keep every resource's timing")
+	quic := fs.String("quic", "", "force QUIC (HTTP/3) for this origin, host:port, trusting its certificate's key")
 	fs.Parse(args)
 	th := throttle{*latency, *down, *up, *down > 0 || *latency > 0}
-	r := loadPage(*chromium, *url, th, *timeout, *timeline)
+	r := loadPage(*chromium, *url, th, *timeout, *timeline, *quic)
 	json.NewEncoder(os.Stdout).Encode(r)
 }
 
-func loadPage(chromium, url string, th throttle, timeout time.Duration, timeline bool) loadResult {
+// loadPage loads url once in a fresh Chromium; with quic (host:port), over
+// HTTP/3 from its first request, which Chromium's QUIC allows for a
+// self-signed certificate only when its key is named.
+func loadPage(chromium, url string, th throttle, timeout time.Duration, timeline bool, quic string) loadResult {
 	dir, err := os.MkdirTemp("", "realism-profile-")
 	if err != nil {
 		return loadResult{Error: err.Error()}
@@ -83,9 +91,19 @@ func loadPage(chromium, url string, th throttle, timeout time.Duration, timeline
 	defer os.RemoveAll(dir)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(dir), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(dir),
 		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.WindowSize(1280, 1000))
+	if quic == "" {
+		opts = append(opts, chromedp.Flag("disable-quic", true))
+	} else {
+		spki, err := keyHash(quic)
+		if err != nil {
+			return loadResult{Error: err.Error()}
+		}
+		opts = append(opts, chromedp.Flag("enable-quic", true), chromedp.Flag("origin-to-force-quic-on", quic),
+			chromedp.Flag("ignore-certificate-errors-spki-list", spki))
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -123,6 +141,7 @@ func loadPage(chromium, url string, th throttle, timeout time.Duration, timeline
 		const imgs = [...document.images];
 		return {
 			load_ms: nav.loadEventStart,
+			first_byte_ms: nav.responseStart,
 			protocol: nav.nextHopProtocol,
 			rules,
 			want_rules: +document.body.dataset.rules,
@@ -147,4 +166,17 @@ func loadPage(chromium, url string, th throttle, timeout time.Duration, timeline
 		}
 	}
 	return r
+}
+
+// keyHash is the base64 SHA-256 of the public key of the certificate that
+// addr (host:port) serves: what Chromium's
+// --ignore-certificate-errors-spki-list takes.
+func keyHash(addr string) (string, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return "", fmt.Errorf("reading %s's certificate: %v", addr, err)
+	}
+	defer conn.Close()
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
 }

@@ -46,6 +46,12 @@ func main() {
 		case "fetch":
 			runFetch(os.Args[2:])
 			return
+		case "busy":
+			runBusy(os.Args[2:])
+			return
+		case "sink":
+			runSink(os.Args[2:])
+			return
 		case "tables":
 			if err := runTables(os.Args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "realism tables:", err)
@@ -92,16 +98,18 @@ type result struct {
 	Proto  string  `json:"proto"`
 	Page   string  `json:"page"`
 	Setup  string  `json:"setup"`
-	CC     string  `json:"cc"`             // the link's congestion control
-	Loss   float64 `json:"loss,omitempty"` // percent of packets lost each way
+	CC     string  `json:"cc"`              // the link's congestion control
+	Loss   float64 `json:"loss,omitempty"`  // percent of packets lost each way
+	Queue  int     `json:"queue,omitempty"` // packets each way, for a busy run
 	Run    int     `json:"run"`
 	loadResult
+	Busy *busyResult `json:"busy,omitempty"` // a busy run's figures
 }
 
 func run() error {
 	pageNames := flag.String("pages", "typical,small,download", "pages to load")
 	presetNames := flag.String("presets", "slow-4g,3g", "presets: slow-4g, 3g, fast-4g")
-	protos := flag.String("protos", "h1,h2", "protocols, both over TLS: h1, h2")
+	protos := flag.String("protos", "h1,h2", "protocols, over TLS: h1, h2, h3 (HTTP/3, through the link and pace only)")
 	setups := flag.String("setups", "link,pace,chrome,devtools", "setups")
 	ccs := flag.String("cc", "cubic,bbr", "congestion controls of the packet-level link")
 	runs := flag.Int("runs", 3, "loads of each page in each setup")
@@ -112,10 +120,20 @@ func run() error {
 	downloads := flag.Int("downloads", 0, "and this many downloads of 1 MiB over a 100 ms, 8 Mbit/s link losing -download-loss, through the link and through pace")
 	downloadLoss := flag.Float64("download-loss", 2, "percent of packets lost each way for -downloads")
 	traceDownload := flag.Bool("trace-download", false, "and download 4 MB five times through pace and through the packet-level link over each of two traces (one switching between 2 and 20 Mbit/s every 3 s, one like a cellular link's), against the trace's capacity at every second")
-	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic")
+	busyRuns := flag.Int("busy", 0, "and this many busy runs of each kind through the link and through pace, at slow-4g with cubic: a 2 MB download with the typical page 1.5 s into it and a tiny request every 0.5 s, and a 1 MB upload with tiny requests")
+	queues := flag.String("queues", "1000,100", "the busy runs' queues, in packets each way")
+	smoke := flag.Bool("smoke", false, "one load of the small page over HTTP/2 at slow-4g in each setup, with cubic, and one busy run of each kind with a queue of 100 packets")
 	flag.Parse()
 	if *smoke {
-		*pageNames, *presetNames, *protos, *ccs, *runs = "small", "slow-4g", "h2", "cubic", 1
+		*pageNames, *presetNames, *protos, *ccs, *runs, *busyRuns, *queues = "small", "slow-4g", "h2", "cubic", 1, 1, "100"
+	}
+	var queueList []int
+	for _, q := range strings.Split(*queues, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(q))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-queues %q: want counts of packets", *queues)
+		}
+		queueList = append(queueList, n)
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root, for its network namespaces and TUN devices")
@@ -159,7 +177,7 @@ func run() error {
 		}
 		lossList = append(lossList, v)
 	}
-	if err := n.startServers(bin, site, work, chosen, lossList, *downloadLoss); err != nil {
+	if err := n.startServers(bin, site, work, chosen, lossList, *downloadLoss, queueList); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -191,8 +209,8 @@ func run() error {
 						}
 						for run := 1; run <= *runs; run++ {
 							for _, setup := range strings.Split(*setups, ",") {
-								if cc != "cubic" && setup != setupLink || loss > 0 && setup != setupLink && setup != setupPace {
-									continue // only the packet-level link has a congestion control to vary; Chrome's throttling loses nothing
+								if cc != "cubic" && setup != setupLink || (loss > 0 || proto == "h3") && setup != setupLink && setup != setupPace {
+									continue // only the packet-level link has a congestion control to vary; Chrome's throttling loses nothing, and HTTP/3 is measured through the link and pace
 								}
 								url, th := n.target(setup, p, proto, pg, li)
 								r := result{Preset: p.name, Proto: proto, Page: pg, Setup: setup, CC: cc, Loss: loss, Run: run}
@@ -210,6 +228,26 @@ func run() error {
 								say("%s %s %s %-8s %s loss %g%% run %d: %.0f ms, %s, whole %v %s", p.name, proto, pg, setup, cc, loss, run, r.LoadMs, r.Protocol, r.whole(), r.Error)
 								record(r)
 							}
+						}
+					}
+				}
+			}
+		}
+		if *busyRuns > 0 && cc == "cubic" {
+			slow4G := presets[0]
+			for _, q := range queueList {
+				n.line.set(slow4G.rtt, slow4G.down, slow4G.up, q, 0)
+				for run := 1; run <= *busyRuns; run++ {
+					for _, kind := range []string{"busy", "upload"} {
+						for _, setup := range []string{setupLink, setupPace} {
+							base := fmt.Sprintf("https://127.0.0.1:%d", busyPort(q))
+							if setup == setupLink {
+								base = fmt.Sprintf("https://%s:%d", serverAddr, busyLinkPort)
+							}
+							r := result{Preset: slow4G.name, Proto: "h1", Page: kind, Setup: setup, Queue: q, Run: run}
+							r.Busy = n.busy(self, chromium, base, kind == "upload")
+							say("%s %-4s queue %d run %d: %s", kind, setup, q, run, describeBusy(r.Busy))
+							record(r)
 						}
 					}
 				}
@@ -255,8 +293,15 @@ func run() error {
 		}
 	}
 	printTables(os.Stdout, all)
+	printBusyTables(os.Stdout, all)
 	say("every load's result is in %s", *out)
 	for _, r := range all {
+		if r.Busy != nil {
+			if r.Busy.Error != "" || r.Busy.Page != nil && !r.Busy.Page.whole() {
+				return fmt.Errorf("a busy run failed: %+v", r.Busy)
+			}
+			continue
+		}
 		if !r.whole() {
 			return fmt.Errorf("a page was not whole: %+v", r)
 		}
@@ -302,8 +347,8 @@ func printTables(w io.Writer, all []result) {
 	medians := map[cell]float64{}
 	var loads = map[cell][]float64{}
 	for _, r := range all {
-		if r.CC == "" {
-			continue // not a load through a preset (the trace download)
+		if r.CC == "" || r.Busy != nil {
+			continue // not a load through a preset (the trace download, a busy run)
 		}
 		c := cell{r.Preset, r.Proto, r.Page, r.Setup, r.CC, r.Loss}
 		loads[c] = append(loads[c], r.LoadMs)
@@ -380,6 +425,7 @@ func runTables(files []string) error {
 		return err
 	}
 	printTables(os.Stdout, all)
+	printBusyTables(os.Stdout, all)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"flag"
@@ -121,7 +122,11 @@ func (n *namespaces) setCongestionControl(cc string) error {
 	return nil
 }
 
-var protoIndex = map[string]int{"h1": 1, "h2": 2}
+var protoIndex = map[string]int{"h1": 1, "h2": 2, "h3": 3}
+
+// protocols are what a server of a port serves, by the protocol index its
+// last digit is.
+var protocols = map[int]string{1: "h1", 2: "h1 h2", 3: "h1 h2 h3"}
 
 var setupIndex = map[string]int{setupPace: 1, setupChrome: 2, setupDevTools: 3}
 
@@ -145,23 +150,21 @@ const (
 
 // startServers starts the Caddy behind the packet-level link, in the
 // server's namespace, and the Caddy of the loopback setups, in the client's.
-func (n *namespaces) startServers(bin, site, work string, chosen []preset, losses []float64, downloadLoss float64) error {
+func (n *namespaces) startServers(bin, site, work string, chosen []preset, losses []float64, downloadLoss float64, queues []int) error {
 	global := func(ports []int) string {
 		var b strings.Builder
 		b.WriteString("{\n\tadmin off\n\tlocal_certs\n\tskip_install_trust\n\tlog {\n\t\tlevel ERROR\n\t}\n")
 		for _, p := range ports {
-			protocols := "h1"
-			if p%10 == protoIndex["h2"] {
-				protocols = "h1 h2"
-			}
-			fmt.Fprintf(&b, "\tservers :%d {\n\t\tprotocols %s\n\t}\n", p, protocols)
+			fmt.Fprintf(&b, "\tservers :%d {\n\t\tprotocols %s\n\t}\n", p, protocols[p%10])
 		}
 		b.WriteString("}\n")
 		return b.String()
 	}
 	root := "\troot * " + site + "\n"
-	site = "\ttls internal\n" + root
-	serverConfig := global([]int{8441, 8442}) + fmt.Sprintf("https://%s:8441, https://%s:8442 {\n%s\tfile_server\n}\n", serverAddr, serverAddr, site) +
+	// Uploads go to the sink, which reads them.
+	upload := fmt.Sprintf("\thandle /upload {\n\t\treverse_proxy 127.0.0.1:%d\n\t}\n", sinkPort)
+	site = "\ttls internal\n" + root + upload
+	serverConfig := global([]int{8441, 8442, 8443}) + fmt.Sprintf("https://%s:8441, https://%s:8442, https://%s:8443 {\n%s\tfile_server\n}\n", serverAddr, serverAddr, serverAddr, site) +
 		fmt.Sprintf("http://%s:%d {\n%s\tfile_server\n}\n", serverAddr, downloadLinkPort, root)
 
 	var ports []int
@@ -181,6 +184,9 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset, losse
 					continue
 				}
 				for proto := range protoIndex {
+					if proto == "h3" && setup != setupPace {
+						continue // HTTP/3 is measured through the link and pace
+					}
 					port := port(p, setup, proto, li)
 					ports = append(ports, port)
 					fmt.Fprintf(&sites, "https://127.0.0.1:%d {\n%s%s\tfile_server\n}\n", port, site, pace)
@@ -190,6 +196,11 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset, losse
 	}
 	fmt.Fprintf(&sites, "http://127.0.0.1:%d {\n%s\tpace {\n\t\trtt 100ms\n\t\trate 8Mbit\n\t\tupload_rate 8Mbit\n\t\tloss %g%%\n\t}\n\tfile_server\n}\n",
 		downloadPacePort, root, downloadLoss)
+	for _, q := range queues {
+		port := busyPort(q)
+		ports = append(ports, port)
+		fmt.Fprintf(&sites, "https://127.0.0.1:%d {\n%s\tpace {\n\t\tpreset slow-4g\n\t\tqueue %d packets\n\t}\n\tfile_server\n}\n", port, site, q)
+	}
 	for i, bt := range benchTraces {
 		traceFile := filepath.Join(work, fmt.Sprintf("%d.trace", i))
 		if err := os.WriteFile(traceFile, []byte(bt.text()), 0o644); err != nil {
@@ -199,6 +210,14 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset, losse
 	}
 	clientConfig := global(ports) + sites.String()
 
+	self, _ := os.Executable()
+	for _, ns := range []string{serverNS, clientNS} {
+		sink := exec.Command("ip", "netns", "exec", ns, self, "sink")
+		if err := sink.Start(); err != nil {
+			return err
+		}
+		n.servers = append(n.servers, sink)
+	}
 	for _, s := range []struct {
 		ns, config, probe string
 	}{
@@ -220,7 +239,6 @@ func (n *namespaces) startServers(bin, site, work string, chosen []preset, losse
 			return err
 		}
 		n.servers = append(n.servers, cmd)
-		self, _ := os.Executable()
 		if out, err := exec.Command("ip", "netns", "exec", clientNS, self, "probe", "-url", s.probe).CombinedOutput(); err != nil {
 			logged, _ := os.ReadFile(log.Name())
 			return fmt.Errorf("the Caddy in %s does not answer %s: %v %s\n%s", s.ns, s.probe, err, out, logged)
@@ -243,9 +261,13 @@ func (n *namespaces) target(setup string, p preset, proto, page string, loss int
 	return url, throttle{}
 }
 
-// load loads a page once in Chromium, in the client's namespace.
+// load loads a page once in Chromium, in the client's namespace; over
+// HTTP/3 if its port serves it.
 func (n *namespaces) load(self, chromium, url string, th throttle, timeline bool) loadResult {
 	args := []string{"load", "-url", url, "-chromium", chromium, "-timeline=" + strconv.FormatBool(timeline)}
+	if origin := strings.Split(strings.TrimPrefix(url, "https://"), "/")[0]; strings.HasSuffix(origin, "3") {
+		args = append(args, "-quic", origin) // its port ends in h3's index
+	}
 	if th.configured {
 		args = append(args, "-latency", th.latency.String(), "-down", strconv.FormatFloat(th.down, 'f', -1, 64), "-up", strconv.FormatFloat(th.up, 'f', -1, 64))
 	}
@@ -264,6 +286,19 @@ func (n *namespaces) inClient(self string, args ...string) loadResult {
 		return loadResult{Error: err.Error()}
 	}
 	return r
+}
+
+// busy runs one busy case in the client's namespace against base.
+func (n *namespaces) busy(self, chromium, base string, upload bool) *busyResult {
+	out, err := exec.Command("ip", "netns", "exec", clientNS, self, "busy", "-base", base, "-chromium", chromium, "-upload="+strconv.FormatBool(upload)).Output()
+	var r busyResult
+	if err == nil {
+		err = json.Unmarshal(bytes.TrimSpace(out), &r)
+	}
+	if err != nil {
+		r.Error = fmt.Sprintf("busy: %v", err)
+	}
+	return &r
 }
 
 // downloadURL is the 1 MiB file behind the link, or behind pace.

@@ -112,6 +112,7 @@ func writeSite(dir string) error {
 <body data-rules="0" data-scripts="0"><img src="img/big.png" alt=""></body></html>
 `)
 
+	files["tiny.txt"] = []byte(tinyText)
 	for name, data := range files {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -141,7 +142,7 @@ func belongsTo(name, page string) bool {
 		return name == "download.html" || name == "img/big.png"
 	}
 	return !strings.HasPrefix(name, "small") && !strings.HasPrefix(name, "download") &&
-		!strings.HasPrefix(name, "img/s") && name != "img/big.png" && !strings.HasSuffix(name, ".bin")
+		!strings.HasPrefix(name, "img/s") && name != "img/big.png" && !strings.HasSuffix(name, ".bin") && name != "tiny.txt"
 }
 
 // pad adds a comment to text so that it weighs size bytes.
