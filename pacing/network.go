@@ -271,13 +271,16 @@ func (h *handshake) end(done time.Time) time.Time {
 }
 
 // settle returns when the handshake ends: as it stood, moved on by as far
-// as pieces sent before its packets pushed them on since.
+// as pieces sent before its packets pushed them on since. Each of its
+// packets is sent once the one before has arrived, so a push moves every
+// later one by as much: the handshake moves by the largest push, not by
+// their sum.
 func (h *handshake) settle() time.Time {
-	done := h.done
+	var push int64
 	for i, b := range h.bookings {
-		done = done.Add(time.Duration(b.end.Load() - h.ends[i]))
+		push = max(push, b.end.Load()-h.ends[i])
 	}
-	return done
+	return h.done.Add(time.Duration(push))
 }
 
 // controlPacket is a packet with no payload, such as a SYN: IP and TCP
@@ -287,7 +290,10 @@ const controlPacket = 60
 // roundTrip returns when a packet with no payload that the client sends at
 // t, and the server's answer, are back at the client: a round trip later,
 // and through the ways' queues, behind what waits in them; queued records
-// their places there.
+// their places there. A queue that is full drops them, as it drops any
+// packet, and each is sent again after a timeout of a second, doubled each
+// time (TCP's first retransmission timeout, before it knows the round
+// trip).
 func (l *Link) roundTrip(t time.Time, queued *handshake) time.Time {
 	rtt := l.net.Load().RTT
 	upWait, ok := l.up.longestWait()
@@ -296,12 +302,29 @@ func (l *Link) roundTrip(t time.Time, queued *handshake) time.Time {
 	}
 	downWait, _ := l.down.longestWait()
 	back := rtt/2 + maxCatchUp
-	syn, _ := l.up.enqueue(t, t, controlPacket, 1, true, back+upWait)
+	syn := l.control(&l.up, t, back+upWait)
 	t = syn.endTime().Add(rtt / 2)
-	synAck, _ := l.down.enqueue(t, t, controlPacket, 1, true, back+downWait)
+	synAck := l.control(&l.down, t, back+downWait)
 	queued.add(syn)
 	queued.add(synAck)
 	return synAck.endTime().Add(rtt / 2)
+}
+
+// synTimeout is TCP's first retransmission timeout.
+const synTimeout = time.Second
+
+// control books a packet with no payload sent at t on p, again and again
+// after its timeouts while the queue drops it (the sixth time, whatever
+// the queue holds).
+func (l *Link) control(p *pipe, t time.Time, back time.Duration) *booking {
+	timeout := synTimeout
+	for try := 1; ; try++ {
+		if b, _ := p.enqueueFresh(t, t, controlPacket, 1, try == 6, back, true); b != nil {
+			return b
+		}
+		t = t.Add(timeout)
+		timeout *= 2
+	}
 }
 
 // HeadFloor is the earliest the response's head may reach the client under

@@ -114,6 +114,13 @@ func (p *pipe) longestWait() (time.Duration, bool) {
 // dropped, and how many were. Bookings that ended more than back before now
 // are let go: nothing sent since can go before them.
 func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force bool, back time.Duration) (b *booking, dropped int) {
+	return p.enqueueFresh(now, sent, cost, packets, force, back, false)
+}
+
+// enqueueFresh is enqueue for a booking that is fresh (sent as it is
+// booked, not a piece its Pacer learns of late): its drops count on the
+// queue holding what it held for the newest booking (see queue.room).
+func (p *pipe) enqueueFresh(now, sent time.Time, cost float64, packets int, force bool, back time.Duration, fresh bool) (b *booking, dropped int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := p.q
@@ -122,7 +129,7 @@ func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force boo
 	i := q.place(off)
 	admitted := packets
 	if !force && packets > 0 {
-		admitted = q.room(i, off, packets, cost)
+		admitted = q.room(i, off, packets, cost, fresh)
 		q.drops += packets - admitted
 		if admitted == 0 {
 			return nil, packets
@@ -136,6 +143,9 @@ func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force boo
 	copy(q.entries[i+1:], q.entries[i:])
 	q.entries[i] = b
 	p.recarry(i)
+	if !fresh {
+		q.joined(b, i)
+	}
 	return b, packets - admitted
 }
 

@@ -77,6 +77,11 @@ type queue struct {
 	entries []*booking // by sent, oldest first
 	gone    carriage   // where the link stands after the bookings let go
 	drops   int        // packets dropped, for tests
+	// The newest booking of a piece learnt of late: when it was sent, what
+	// waited in the queue once it had joined, and how long it waited; see
+	// room.
+	newest, newestWait int64
+	newestHeld         float64
 }
 
 func newQueue(spec Queue, rate float64, free carriage) *queue {
@@ -127,13 +132,32 @@ func (q *queue) held(i int, off int64) float64 {
 
 // room is how many of packets (costing cost) a booking sent at off before
 // i may put in the queue: all, or those that fit (the rest are dropped).
-func (q *queue) room(i int, off int64, packets int, cost float64) int {
-	space := q.limit - q.held(i, off)
+//
+// A booking sent as it is booked (fresh: a new request's, a handshake's)
+// does not see all that waits: a bulk stream's pieces are booked as its
+// Pacer learns they went, up to the queue's wait later. For it, the queue
+// holds at least what it held when the newest booking joined, for as long
+// as that one waited: a queue that a transfer keeps full stays full.
+func (q *queue) room(i int, off int64, packets int, cost float64, fresh bool) int {
+	held := q.held(i, off)
+	if fresh && off >= q.newest && off-q.newest < q.newestWait {
+		held = max(held, q.newestHeld)
+	}
+	space := q.limit - held
 	per := 1.0
 	if q.bytes {
 		per = cost / float64(packets)
 	}
 	return min(max(int(space/per), 0), packets)
+}
+
+// joined records that b, at i, a piece learnt of late (which sees all that
+// was sent before it), joined the queue: if it is the newest such, what
+// waits with it, for room.
+func (q *queue) joined(b *booking, i int) {
+	if b.sent >= q.newest {
+		q.newest, q.newestWait, q.newestHeld = b.sent, b.start.Load()-b.sent, q.held(i+1, b.sent)
+	}
 }
 
 // letGo forgets the bookings that ended before off: no booking sent since

@@ -40,14 +40,14 @@ func peak(link *Link, from, to time.Time) (most float64, at time.Time) {
 func TestABulkStreamFillsTheQueueToItsSizeAndNoFurther(t *testing.T) {
 	for _, packets := range []int{100, 1000} {
 		link := queuedLink(packets)
-		s, _ := bulk(link, 6_000_000)
+		s, _ := bulk(link, 10_000_000)
 		// A piece is booked when its Pacer wakes, once the piece before it
 		// has arrived: what was sent by a time is all booked once the
 		// queue's longest wait and a round trip have passed.
 		wait, _ := link.down.longestWait()
 		lag := wait + link.Network().RTT
 		most, at := 0.0, t0
-		for now := t0.Add(lag); now.Before(t0.Add(25 * time.Second)); now = now.Add(100 * time.Millisecond) {
+		for now := t0.Add(lag); now.Before(t0.Add(45 * time.Second)); now = now.Add(100 * time.Millisecond) {
 			simulateUntil(now, s)
 			if held, when := peak(link, now.Add(-lag-100*time.Millisecond), now.Add(-lag)); held > most {
 				most, at = held, when
@@ -64,22 +64,25 @@ func TestABulkStreamFillsTheQueueToItsSizeAndNoFurther(t *testing.T) {
 }
 
 func TestASecondStreamWaitsForWhatIsQueuedAheadOfIt(t *testing.T) {
+	// Slow start ends as the queue begins to fill (HyStart), and the
+	// window then grows into it along CUBIC's curve: at 10 s, a few hundred
+	// packets wait.
 	link := queuedLink(1000)
-	s, _ := bulk(link, 4_000_000)
-	at := t0.Add(4 * time.Second)
+	s, _ := bulk(link, 6_000_000)
+	at := t0.Add(10 * time.Second)
 	simulateUntil(at, s)
-	// Another exchange's response, sent at 4 s, on a connection with room
+	// Another exchange's response, sent at 10 s, on a connection with room
 	// in its window (none, here: the queue is what it waits for).
 	x := link.Open(nil, 0, at)
 	other := &sender{lim: x.Down, left: 1448, wake: at}
-	// By 12 s the bulk stream has booked all it sent before 4 s (its
+	// By 18 s the bulk stream has booked all it sent before 10 s (its
 	// Pacer learns that its window let it only as its pieces arrive), and
-	// the queue still has what it carried after 4 s.
+	// the queue still has what it carried after 10 s.
 	simulateUntil(at.Add(8*time.Second), s, other)
 	if len(other.arrivals) != 1 {
-		t.Fatalf("the other response arrived in %d pieces by 12 s", len(other.arrivals))
+		t.Fatalf("the other response arrived in %d pieces by 18 s", len(other.arrivals))
 	}
-	// What the bulk stream sent before 4 s and the link had not carried
+	// What the bulk stream sent before 10 s and the link had not carried
 	// by then goes first: all of it, whenever its Pacer booked it.
 	link.down.mu.Lock()
 	q := link.down.q
@@ -104,7 +107,7 @@ func TestASecondStreamWaitsForWhatIsQueuedAheadOfIt(t *testing.T) {
 	}
 	want := at.Add(seconds(ahead / 200_000))
 	got := mine.startTime()
-	t.Logf("sent at 4 s behind %.0f bytes (%v of the link): the link started it after %v, it arrived after %v", ahead, seconds(ahead/200_000), got.Sub(at), other.arrivals[0].at.Sub(at))
+	t.Logf("sent at 10 s behind %.0f bytes (%v of the link): the link started it after %v, it arrived after %v", ahead, seconds(ahead/200_000), got.Sub(at), other.arrivals[0].at.Sub(at))
 	if ahead < 100*PacketSize || got.Sub(want).Abs() > time.Millisecond {
 		t.Errorf("the link started it at %v after it was sent, want %v: behind the %.0f bytes queued before it", got.Sub(at), want.Sub(at), ahead)
 	}
@@ -141,16 +144,16 @@ func TestAFullQueueDropsAndTheWindowIsCut(t *testing.T) {
 }
 
 func TestANewConnectionsHandshakeWaitsInTheQueue(t *testing.T) {
-	// A tiny request on a new connection at 4 s, beside a bulk download:
+	// A tiny request on a new connection at 12 s, beside a bulk download:
 	// its SYN-ACK waits behind what the download queued, so the request
 	// goes up the queue's wait later than on an idle link.
 	link := queuedLink(1000)
-	s, _ := bulk(link, 4_000_000)
-	at := t0.Add(4 * time.Second)
+	s, _ := bulk(link, 6_000_000)
+	at := t0.Add(12 * time.Second)
 	simulateUntil(at.Add(8*time.Second), s)
 	x := link.Open(NewConn(at), 1, at)
 	handshake := x.Up.next.Sub(at)
-	t.Logf("the handshake of a new connection at 4 s took %v; on an idle link, %v", handshake, link.Network().RTT)
+	t.Logf("the handshake of a new connection at 12 s took %v; on an idle link, %v", handshake, link.Network().RTT)
 	if handshake < time.Second {
 		t.Errorf("the handshake took %v: it did not wait behind the download's queue", handshake)
 	}
@@ -184,3 +187,25 @@ func TestAPacedBodyThroughAQueueTakesTheLinksTimeForEveryByte(t *testing.T) {
 type countingSink struct{ n int }
 
 func (c *countingSink) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
+
+func TestAHandshakePushedOnMovesByTheLargestPushNotTheirSum(t *testing.T) {
+	// Each packet of a handshake is sent once the one before it is back:
+	// pushing the SYN on by 400 ms moves the client's next flight by as
+	// much, so a push of 450 ms of that flight moves the end by 450 ms,
+	// not 850.
+	q := &queue{base: t0}
+	h := &handshake{}
+	var bs []*booking
+	for _, end := range []time.Duration{ms(1), ms(75), ms(170)} {
+		b := &booking{q: q}
+		b.end.Store(int64(end))
+		h.add(b)
+		bs = append(bs, b)
+	}
+	h.end(t0.Add(ms(340)))
+	bs[0].end.Add(int64(ms(400)))
+	bs[2].end.Add(int64(ms(450)))
+	if got, want := h.settle().Sub(t0), ms(340+450); got != want {
+		t.Errorf("the handshake ends at %v, want %v", got, want)
+	}
+}

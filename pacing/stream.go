@@ -248,7 +248,8 @@ func (s *Stream) reserveQueued(now time.Time, n int, wait time.Duration) time.Du
 		defer s.conn.mu.Unlock()
 		ready = s.win.open(ready, p, rtt)
 	}
-	b, dropped := s.pipe.enqueue(now, ready, cost, p, false, back)
+	fresh := ready.After(now.Add(-delay - 2*minIdle)) // sent as it is booked, not learnt of late
+	b, dropped := s.pipe.enqueueFresh(now, ready, cost, p, false, back, fresh)
 	end := ready
 	if b != nil {
 		end = b.endTime()
@@ -283,7 +284,13 @@ func (s *Stream) reserveQueued(now time.Time, n int, wait time.Duration) time.Du
 func (s *Stream) recoverQueued(now, end time.Time, tail bool, lost int, rtt, back time.Duration) (arrived, acked time.Time) {
 	seen := end.Add(rtt)
 	if tail {
-		seen = end.Add(max(2*rtt, minRTO))
+		// The probe waits two round trips as the connection has seen
+		// them: through a queue, longer than the link's.
+		srtt := rtt
+		if s.win != nil && s.win.srtt > rtt {
+			srtt = s.win.srtt
+		}
+		seen = end.Add(max(2*srtt, minRTO))
 	}
 	b, _ := s.pipe.enqueue(now, seen, float64(lost*PacketSize), lost, true, back)
 	again := b.endTime()

@@ -77,7 +77,22 @@ type window struct {
 	// blocked is when the last retransmission arrives: what the connection
 	// sent after it arrives no sooner (in order).
 	blocked time.Time
+	// Through a queue, round trips grow with what waits in it: the least
+	// seen and a smoothed one, and HyStart's round (see sample).
+	minRTT, srtt, rttvar time.Duration
+	roundFrom            time.Time     // a round ends with the acknowledgement of a packet sent from then on
+	samples              int           // of the round
+	roundMin             time.Duration // the least of them
 }
+
+// HyStart, as Linux's CUBIC and quic-go have it: in slow start, once the
+// window is at least 16 packets, the least of a round's first 8 round
+// trips, above the least ever seen by an eighth of it (from 4 to 16 ms),
+// ends slow start: the queue is filling.
+const (
+	hystartSamples = 8
+	hystartWindow  = 16
+)
 
 // A flight is a packet in flight, acknowledged at ack; or, if it went
 // through a queue, a round trip after the link carried it: packet i of b's
@@ -185,15 +200,51 @@ func (w *window) acknowledge(t time.Time) {
 	}
 	i := 0
 	for ; i < len(w.flights); i++ {
-		ack := w.flights[i].at(w.rtt)
+		f := &w.flights[i]
+		ack := f.at(w.rtt)
 		if ack.After(t) {
 			break
 		}
 		w.inflight--
+		if f.b != nil {
+			w.sample(f.b.q.at(f.b.sent), ack)
+		}
 		w.grow(1, ack)
 	}
 	if i > 0 {
 		w.flights = append(w.flights[:0], w.flights[i:]...)
+	}
+}
+
+// sample takes in the round trip of a packet sent at sent through a queue
+// and acknowledged at ack, and ends slow start as HyStart does.
+func (w *window) sample(sent, ack time.Time) {
+	rtt := ack.Sub(sent)
+	if w.srtt == 0 {
+		w.srtt, w.rttvar = rtt, rtt/2
+	} else { // RFC 6298
+		w.rttvar += ((w.srtt - rtt).Abs() - w.rttvar) / 4
+		w.srtt += (rtt - w.srtt) / 8
+	}
+	if w.minRTT == 0 || rtt < w.minRTT {
+		w.minRTT = rtt
+	}
+	if w.ssthresh != 0 {
+		return // slow start is over
+	}
+	if sent.After(w.roundFrom) || w.roundFrom.IsZero() { // a packet sent after the round began
+		w.roundFrom, w.samples, w.roundMin = w.lastSent, 0, 0
+	}
+	if w.samples == hystartSamples {
+		return
+	}
+	w.samples++
+	if w.roundMin == 0 || rtt < w.roundMin {
+		w.roundMin = rtt
+	}
+	eta := min(max(w.minRTT/8, 4*time.Millisecond), 16*time.Millisecond)
+	if w.samples == hystartSamples && w.cwnd >= hystartWindow && w.roundMin > w.minRTT+eta {
+		w.ssthresh = w.cwnd
 	}
 }
 
@@ -221,7 +272,7 @@ func (w *window) restartAfterIdle(t time.Time) {
 	if w.inflight > 0 || w.lastSent.IsZero() {
 		return
 	}
-	rto := w.rtt + minRTO
+	rto := w.rto()
 	if t.Sub(w.lastSent) >= rto {
 		w.epoch = time.Time{} // the curve starts afresh from what is left
 	}
@@ -229,6 +280,17 @@ func (w *window) restartAfterIdle(t time.Time) {
 		w.cwnd = max(w.cwnd/2, w.first())
 		w.lastSent = w.lastSent.Add(rto)
 	}
+}
+
+// rto is the connection's retransmission timeout: a round trip and
+// minRTO, as Linux's RTO (smoothed round trip and four times its variation,
+// at least minRTO) is on a link whose round trips do not vary; through a
+// queue, the smoothed round trip it has seen.
+func (w *window) rto() time.Duration {
+	if w.srtt > 0 {
+		return w.srtt + max(4*w.rttvar, minRTO)
+	}
+	return w.rtt + minRTO
 }
 
 // grow takes in acked packets, acknowledged at t: in slow start the window

@@ -105,3 +105,33 @@ func TestSlowStartStartsAgainAfterIdling(t *testing.T) {
 		}
 	}
 }
+
+func TestHyStartEndsSlowStartAsTheQueueFills(t *testing.T) {
+	// Round trips of 150 ms while the queue is empty, then 170 ms: above
+	// the least by more than 16 ms (an eighth of 150, at most 16), slow
+	// start ends at the round's eighth sample, once the window holds 16
+	// packets; a window of 10 goes on doubling.
+	for _, tc := range []struct {
+		cwnd float64
+		rise time.Duration
+		ends bool
+	}{{32, 20 * time.Millisecond, true}, {32, 10 * time.Millisecond, false}, {10, 20 * time.Millisecond, false}} {
+		w := window{cwnd: tc.cwnd}
+		// A round is the acknowledgements of the packets out when it
+		// began: these, sent a millisecond apart, while the sender has
+		// sent up to 500 ms, then 2 s.
+		w.lastSent = t0.Add(500 * time.Millisecond)
+		for i := range 8 {
+			sent := t0.Add(time.Duration(i) * time.Millisecond)
+			w.sample(sent, sent.Add(150*time.Millisecond))
+		}
+		w.lastSent = t0.Add(2 * time.Second)
+		for i := range 8 {
+			sent := t0.Add(501*time.Millisecond + time.Duration(i)*time.Millisecond)
+			w.sample(sent, sent.Add(150*time.Millisecond+tc.rise))
+		}
+		if ended := w.ssthresh != 0; ended != tc.ends {
+			t.Errorf("a window of %.0f, round trips up by %v: slow start ended %v, want %v", tc.cwnd, tc.rise, ended, tc.ends)
+		}
+	}
+}
