@@ -26,6 +26,7 @@ import (
 // busyResult is what one busy run showed.
 type busyResult struct {
 	DownloadMs float64     `json:"download_ms,omitempty"`
+	BySecond   []int64     `json:"by_second,omitempty"` // the download's bytes by each second
 	UploadMs   float64     `json:"upload_ms,omitempty"`
 	Page       *loadResult `json:"page,omitempty"`
 	TinyMs     []float64   `json:"tiny_ms"` // each tiny request, from sending it to its last byte
@@ -86,7 +87,7 @@ func busy(base, chromium string, upload bool) busyResult {
 	} else {
 		work.Go(func() {
 			client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{TLSClientConfig: insecure, DisableCompression: true}}
-			n, err := get(client, base+"/img/big.png")
+			n, err := getCounting(client, base+"/img/big.png", start, &r.BySecond)
 			if err == nil && n != 2_000_000 {
 				err = fmt.Errorf("the download got %d bytes of 2000000", n)
 			}
@@ -95,7 +96,7 @@ func busy(base, chromium string, upload bool) busyResult {
 		})
 		work.Go(func() {
 			time.Sleep(1500 * time.Millisecond)
-			page := loadPage(chromium, base+"/typical.html", throttle{}, 3*time.Minute, false, "")
+			page := loadPage(chromium, base+"/typical.html", throttle{}, 3*time.Minute, true, "")
 			r.Page = &page
 		})
 	}
@@ -135,6 +136,31 @@ func get(client *http.Client, url string) (int64, error) {
 	}
 	defer resp.Body.Close()
 	return io.Copy(io.Discard, resp.Body)
+}
+
+// getCounting is get, noting the bytes read by each whole second from
+// start.
+func getCounting(client *http.Client, url string, start time.Time, bySecond *[]int64) (int64, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	buf := make([]byte, 32<<10)
+	for {
+		m, err := resp.Body.Read(buf)
+		for len(*bySecond) < int(time.Since(start)/time.Second) {
+			*bySecond = append(*bySecond, n)
+		}
+		n += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

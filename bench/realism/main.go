@@ -245,7 +245,16 @@ func run() error {
 								base = fmt.Sprintf("https://%s:%d", serverAddr, busyLinkPort)
 							}
 							r := result{Preset: slow4G.name, Proto: "h1", Page: kind, Setup: setup, Queue: q, Run: run}
+							if *packets != "" && setup == setupLink {
+								n.line.startLog()
+							}
 							r.Busy = n.busy(self, chromium, base, kind == "upload")
+							if *packets != "" && setup == setupLink {
+								os.MkdirAll(*packets, 0o755)
+								if err := n.line.writeLog(filepath.Join(*packets, fmt.Sprintf("%s-%d-%d.csv", kind, q, run))); err != nil {
+									return err
+								}
+							}
 							say("%s %-4s queue %d run %d: %s", kind, setup, q, run, describeBusy(r.Busy))
 							record(r)
 						}

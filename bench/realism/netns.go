@@ -290,13 +290,16 @@ func (n *namespaces) inClient(self string, args ...string) loadResult {
 
 // busy runs one busy case in the client's namespace against base.
 func (n *namespaces) busy(self, chromium, base string, upload bool) *busyResult {
-	out, err := exec.Command("ip", "netns", "exec", clientNS, self, "busy", "-base", base, "-chromium", chromium, "-upload="+strconv.FormatBool(upload)).Output()
+	cmd := exec.Command("ip", "netns", "exec", clientNS, self, "busy", "-base", base, "-chromium", chromium, "-upload="+strconv.FormatBool(upload))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	var r busyResult
 	if err == nil {
 		err = json.Unmarshal(bytes.TrimSpace(out), &r)
 	}
 	if err != nil {
-		r.Error = fmt.Sprintf("busy: %v", err)
+		r.Error = fmt.Sprintf("busy: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return &r
 }
