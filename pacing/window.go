@@ -324,13 +324,24 @@ func (w *window) cubic(acked float64, t time.Time) {
 		alpha = 1 // past the old window, Reno's own growth
 	}
 	w.wEst += alpha * acked / w.cwnd
+	before := w.cwnd
 	if w.curve(t.Sub(w.epoch)) < w.wEst {
 		w.cwnd = w.wEst
-		return
+	} else {
+		target := min(max(w.curve(t.Sub(w.epoch)+w.rtt), w.cwnd), 1.5*w.cwnd)
+		w.cwnd += (target - w.cwnd) / w.cwnd * acked
 	}
-	target := min(max(w.curve(t.Sub(w.epoch)+w.rtt), w.cwnd), 1.5*w.cwnd)
-	w.cwnd += (target - w.cwnd) / w.cwnd * acked
+	if w.wMax == 0 {
+		// No loss yet (slow start ended by HyStart): the rate is still
+		// unknown, and Linux's CUBIC grows the window by at least a
+		// twentieth of it a round trip (a packet every 20 acknowledged).
+		w.cwnd = max(w.cwnd, before+acked/unknownGrowth)
+	}
 }
+
+// unknownGrowth is Linux's CUBIC's cap on the acknowledgements a window
+// waits for to grow a packet while it has seen no loss.
+const unknownGrowth = 20
 
 // curve is CUBIC's window d after the epoch.
 func (w *window) curve(d time.Duration) float64 {

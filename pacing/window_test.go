@@ -135,3 +135,33 @@ func TestHyStartEndsSlowStartAsTheQueueFills(t *testing.T) {
 		}
 	}
 }
+
+func TestAfterHyStartAWindowThatHasLostNothingGrowsATwentiethARoundTrip(t *testing.T) {
+	// Slow start ended by HyStart at 30 packets, with no loss: the rate is
+	// still unknown, so the window grows by at least a packet for every 20
+	// acknowledged (5% a round trip), as Linux's CUBIC does, where the
+	// curve from 30 would add 0.4 t^3 (0.4 packet in the first second) and
+	// Reno one a round trip. After 20 round trips of 100 ms, at least
+	// 30 × 1.05^20 = 80 packets. After a loss the floor is gone.
+	const rtt = 100 * time.Millisecond
+	grow := func(win *window, rounds int) {
+		at := t0
+		for range rounds {
+			n := int(win.cwnd)
+			for range n {
+				at = at.Add(rtt / time.Duration(n))
+				win.grow(1, at)
+			}
+		}
+	}
+	w := window{cwnd: 30, ssthresh: 30, peak: 1000, rtt: rtt}
+	grow(&w, 20)
+	if w.cwnd < 30*math.Pow(1.05, 20)*0.97 {
+		t.Errorf("20 round trips after HyStart the window is %.1f packets, want at least %.1f", w.cwnd, 30*math.Pow(1.05, 20))
+	}
+	lost := window{cwnd: 30, ssthresh: 30, peak: 1000, rtt: rtt, wMax: 40}
+	grow(&lost, 20)
+	if lost.cwnd > 50 {
+		t.Errorf("20 round trips on from a loss at 40 packets, the window is %.1f: it grew as if it had lost nothing", lost.cwnd)
+	}
+}
