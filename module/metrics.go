@@ -15,12 +15,16 @@ var paceMetrics = struct {
 	inFlight  prometheus.Gauge
 	waited    prometheus.Counter
 	resets    prometheus.Counter
+	late      prometheus.Counter
+	lateWaits prometheus.Counter
 }{
 	responses: prometheus.NewCounter(prometheus.CounterOpts(metricOpts("responses_total", "Responses whose body was paced."))),
 	bytes:     prometheus.NewCounter(prometheus.CounterOpts(metricOpts("bytes_total", "Body bytes sent in paced responses."))),
 	inFlight:  prometheus.NewGauge(prometheus.GaugeOpts(metricOpts("streams_in_flight", "Paced response bodies being sent now."))),
 	waited:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("wait_seconds_total", "Time paced responses spent waiting for their chunks' slots."))),
 	resets:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("resets_total", "Paced responses cut on purpose by reset."))),
+	late:      prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_seconds_total", "Time paced chunks left past their slots, from wake-ups more than 1 ms late: how far the machine ran behind. Streams do not make it up."))),
+	lateWaits: prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_waits_total", "Waits for a chunk's slot that woke more than 1 ms late."))),
 }
 
 // metricOpts names a metric caddy_pace_<name>.
@@ -34,7 +38,7 @@ func registerMetrics(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{paceMetrics.responses, paceMetrics.bytes, paceMetrics.inFlight, paceMetrics.waited, paceMetrics.resets} {
+	for _, c := range []prometheus.Collector{paceMetrics.responses, paceMetrics.bytes, paceMetrics.inFlight, paceMetrics.waited, paceMetrics.resets, paceMetrics.late, paceMetrics.lateWaits} {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

@@ -276,7 +276,7 @@ func TestDebugLogLinePerPacedResponse(t *testing.T) {
 			break
 		}
 	}
-	for _, field := range []string{`"bytes":20480`, `"chunks":`, `"elapsed":`, `"rate":"`, `"waited":`, `"ended":"max_duration reached, rest sent unpaced"`} {
+	for _, field := range []string{`"bytes":20480`, `"chunks":`, `"elapsed":`, `"rate":"`, `"waited":`, `"late":`, `"late_waits":`, `"ended":"max_duration reached, rest sent unpaced"`} {
 		if !strings.Contains(line, field) {
 			t.Errorf("debug line %q lacks %s", line, field)
 		}
@@ -293,7 +293,7 @@ func TestMetricsAreServedAndSurviveAReload(t *testing.T) {
 		base := startCaddyfile(t, config)
 		get(t, base+"/")
 		metrics := string(get(t, base+"/metrics").body)
-		for _, name := range []string{"caddy_pace_responses_total", "caddy_pace_bytes_total", "caddy_pace_streams_in_flight", "caddy_pace_wait_seconds_total"} {
+		for _, name := range []string{"caddy_pace_responses_total", "caddy_pace_bytes_total", "caddy_pace_streams_in_flight", "caddy_pace_wait_seconds_total", "caddy_pace_late_seconds_total", "caddy_pace_late_waits_total"} {
 			if !strings.Contains(metrics, "\n"+name+" ") {
 				t.Errorf("load %d: /metrics has no %s", load, name)
 			}

@@ -253,6 +253,10 @@ func (pw *pacedWriter) release(err error) {
 	paceMetrics.responses.Inc()
 	paceMetrics.bytes.Add(float64(stats.Bytes))
 	paceMetrics.waited.Add(stats.Waited.Seconds())
+	if stats.LateChunks > 0 {
+		paceMetrics.late.Add(stats.Late.Seconds())
+		paceMetrics.lateWaits.Add(float64(stats.LateChunks))
+	}
 	if c := pw.h.logger.Check(zapcore.DebugLevel, "paced response"); c != nil {
 		elapsed := now.Sub(pw.started)
 		c.Write(
@@ -261,6 +265,8 @@ func (pw *pacedWriter) release(err error) {
 			zap.Duration("elapsed", elapsed),
 			zap.String("rate", effectiveRate(stats.Bytes, elapsed)),
 			zap.Duration("waited", stats.Waited),
+			zap.Duration("late", stats.Late),
+			zap.Int64("late_waits", stats.LateChunks),
 			zap.String("ended", pw.ending(err, stats)),
 		)
 	}

@@ -5,9 +5,15 @@ import (
 	"time"
 )
 
-// maxCatchUp bounds how far a stream's own rate lets it catch up after the
-// Pacer itself ran late.
-const maxCatchUp = time.Second
+// CatchUp is how late a Pacer may run and have its rate or schedule catch
+// up, so that timer and write latencies do not add up over a long body.
+// Later than that, the lateness is lost, as on a link, which does not carry
+// more afterwards because its sender was late, and the Pacer counts it
+// (Stats.Late): the stream goes on at its rate from where it is. So a rate
+// is a ceiling: over any span longer than a chunk a stream carries at most
+// the rate's bytes of that span and CatchUp more, and from its first byte
+// no more than its rate.
+const CatchUp = time.Millisecond
 
 // An ownRate is a stream's own rate (Plan.Rate), which it has to itself:
 // a link that carries the one stream, so that each piece leaves when a link
@@ -15,14 +21,16 @@ const maxCatchUp = time.Second
 //
 // The link keeps its own time, the moment it has carried everything booked
 // so far. That time moves on with the pieces it carries and with the time
-// the source took to hand them over (idle), but not with the time the Pacer
-// spent oversleeping or writing: a Pacer that runs late, on a loaded
-// machine, sends its next pieces early until it has caught up, by at most
-// maxCatchUp, so the long-run rate stays exact. A source that pauses earns
-// no credit, unlike a token bucket's, and is never followed by a burst.
+// the source took to hand them over (idle). A Pacer that runs late by at
+// most CatchUp sends its next piece that much early, so that timer
+// latencies do not add up; one later than that, on a loaded machine, has
+// lost the time, and the link carries on from now: the rate is a ceiling.
+// A source that pauses earns no credit, unlike a token bucket's, and is
+// never followed by a burst.
 type ownRate struct {
-	rate  float64
-	burst int
+	rate    float64
+	burst   int
+	catchUp time.Duration // CatchUp, and the jitter the Pacer may add
 	// The link has carried all that was booked at since + booked/rate,
 	// kept apart so that many small pieces add up without rounding.
 	since  time.Time
@@ -30,9 +38,9 @@ type ownRate struct {
 }
 
 // newOwnRate returns the rate of bytesPerSecond, idle at now, that carries at
-// most burst bytes a piece.
-func newOwnRate(bytesPerSecond float64, burst int, now time.Time) *ownRate {
-	return &ownRate{rate: bytesPerSecond, burst: max(burst, 1), since: now}
+// most burst bytes a piece and lets a late Pacer catch up by catchUp.
+func newOwnRate(bytesPerSecond float64, burst int, catchUp time.Duration, now time.Time) *ownRate {
+	return &ownRate{rate: bytesPerSecond, burst: max(burst, 1), catchUp: catchUp, since: now}
 }
 
 func (l *ownRate) Burst() int    { return l.burst }
@@ -51,8 +59,8 @@ func (l *ownRate) free() time.Time {
 // Reserve books n bytes that are ready at now and returns how long to wait
 // until the link has carried them.
 func (l *ownRate) Reserve(now time.Time, n int) time.Duration {
-	if behind := now.Add(-maxCatchUp); l.free().Before(behind) {
-		l.since, l.booked = behind, 0
+	if l.free().Before(now.Add(-l.catchUp)) {
+		l.since, l.booked = now, 0 // too late to catch up: lost
 	}
 	l.booked += float64(n)
 	return max(l.free().Sub(now).Round(time.Microsecond), 0)

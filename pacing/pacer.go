@@ -22,7 +22,8 @@ type Plan struct {
 	// Rate is the stream's own limit in bytes per second; 0 for none. The
 	// stream gets a link of that rate, free from its first paced byte, so a
 	// chunk leaves when the link would have carried its last byte: n bytes
-	// take n/Rate. A Pacer that runs late catches up (see ownRate).
+	// take n/Rate. A Pacer that runs late catches up by at most CatchUp,
+	// so the rate is a ceiling (see ownRate).
 	Rate float64
 
 	// Shared is a rate that the stream shares with others, used instead of
@@ -81,14 +82,21 @@ type Pacer struct {
 	free        bool // the current chunk began within Plan.After
 	flushWanted bool // the producer flushed inside a character: flush once it is whole
 	stats       Stats
+	catchUp     time.Duration // how far a late chunk's rate and schedule catch up
 }
 
 // Stats counts what a Pacer has done.
 type Stats struct {
-	Bytes    int64         // body bytes written
-	Chunks   int64         // chunks completed and flushed
-	Waited   time.Duration // time spent waiting for slots
-	Deadline bool          // the deadline passed, and the rest went out unpaced
+	Bytes  int64         // body bytes written
+	Chunks int64         // chunks completed and flushed
+	Waited time.Duration // time spent waiting for slots
+	// Late is how far past their slots the Pacer woke, counting the
+	// waits that woke more than CatchUp late (LateChunks of them): time
+	// lost because the machine ran behind (a starved process, a loaded
+	// CPU), which the stream does not make up.
+	Late       time.Duration
+	LateChunks int64
+	Deadline   bool // the deadline passed, and the rest went out unpaced
 }
 
 // NewPacer returns a Pacer that writes to w, calls flush after every chunk,
@@ -106,12 +114,30 @@ func NewPacer(ctx context.Context, w io.Writer, flush func() error, plan Plan, c
 		readSize: min(max(plan.Chunk.ByteHint(), minRead), maxRead),
 		budget:   plan.Shared,
 	}
+	p.catchUp = CatchUp
+	if plan.Jitter > 0 {
+		// Jitter moves a chunk by up to half its gap on purpose: a chunk
+		// moved later keeps its rate and schedule, as one late by at most
+		// CatchUp does.
+		gap := plan.Interval
+		if plan.Rate > 0 {
+			gap = max(gap, time.Duration(float64(p.ownBurst())/plan.Rate*float64(time.Second)))
+		}
+		p.catchUp += time.Duration(plan.Jitter / 2 * float64(gap))
+	}
+	p.sched.CatchUp = p.catchUp
 	p.settler, _ = plan.Shared.(settler)
 	_, sharedIdles := plan.Shared.(idler)
 	if p.idles = sharedIdles || plan.Rate > 0 && plan.Shared == nil; p.idles {
 		p.lastOut = clock.Now()
 	}
 	return p
+}
+
+// ownBurst is the most bytes a piece under the stream's own rate carries:
+// a chunk, and at least what the rate sends in 100 ms.
+func (p *Pacer) ownBurst() int {
+	return max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint())
 }
 
 // Stats returns what the Pacer has done so far.
@@ -169,7 +195,7 @@ func (p *Pacer) writeChunkPart(b []byte) (int, error) {
 		if p.budget == nil && p.plan.Rate > 0 && !p.free {
 			// The stream's own link, free from its first paced byte, so
 			// that the first chunk is paced like the rest.
-			p.budget = newOwnRate(p.plan.Rate, max(RateChunk(p.plan.Rate).N, p.plan.Chunk.ByteHint()), p.clock.Now())
+			p.budget = newOwnRate(p.plan.Rate, p.ownBurst(), p.catchUp, p.clock.Now())
 		}
 	}
 	written := 0
@@ -245,10 +271,18 @@ func (p *Pacer) wait(n int, first bool) error {
 
 // sleep waits d from now, or until the plan's deadline, whichever is sooner;
 // at the deadline, pacing ends.
+// It counts how late it woke.
 func (p *Pacer) sleep(d time.Duration, now time.Time) error {
 	slept, past, err := sleepBounded(p.ctx, p.clock, d, now, p.plan.Deadline)
 	p.stats.Waited += slept
 	p.stats.Deadline = p.stats.Deadline || past
+	if slept > 0 && err == nil {
+		if late := p.clock.Now().Sub(now.Add(slept)); late > CatchUp {
+			p.stats.Late += late
+			p.stats.LateChunks++
+			p.sched.lost(late)
+		}
+	}
 	return err
 }
 

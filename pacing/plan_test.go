@@ -232,14 +232,16 @@ func (c *lateClock) Sleep(ctx context.Context, d time.Duration) error {
 	return c.fakeClock.Sleep(ctx, d+c.late[c.sleeps])
 }
 
-func TestRateCatchesUpWhenThePacerRanLate(t *testing.T) {
+func TestARateIsACeilingAfterThePacerRanLate(t *testing.T) {
 	// 100 chunks of 128 bytes at 1,280 B/s: 10 s. The 10th sleep overruns
-	// by 300 ms (a loaded machine): the next chunks leave at once until the
-	// stream is back on time, and the body still takes 10 s. An overrun of
-	// 3 s is made up for only up to maxCatchUp, 1 s: the body takes 12 s.
+	// (a loaded machine): the time is lost, as on a link, and the next
+	// chunks keep the rate from where the stream is: the body takes that
+	// much longer, and the Pacer counts the lateness. An overrun within
+	// CatchUp is made up for.
 	for _, tc := range []struct {
 		late, want time.Duration
-	}{{ms(300), 10 * time.Second}, {3 * time.Second, 12 * time.Second}} {
+		lateChunks int64
+	}{{ms(300), ms(10300), 1}, {3 * time.Second, 13 * time.Second, 1}, {CatchUp, 10 * time.Second, 0}} {
 		clock := &lateClock{fakeClock: fakeClock{now: t0}, late: map[int]time.Duration{10: tc.late}}
 		rec := &recorder{clock: &clock.fakeClock}
 		p := NewPacer(context.Background(), rec, rec.flush, Plan{Chunk: ChunkSize{128, Bytes}, Rate: 1280}, clock)
@@ -251,16 +253,66 @@ func TestRateCatchesUpWhenThePacerRanLate(t *testing.T) {
 		if last.at != tc.want || last.total != 12800 {
 			t.Errorf("late %v: the last chunk left at %v, want %v", tc.late, last.at, tc.want)
 		}
-		// After the 300 ms overrun of chunk 9's wait, chunks 9 to 12 leave
-		// together at 1.3 s, and chunk 13 is on time again at 1.4 s.
+		st := p.Stats()
+		if wantLate := time.Duration(tc.lateChunks) * tc.late; st.Late != wantLate || st.LateChunks != tc.lateChunks {
+			t.Errorf("late %v: counted %v in %d chunks, want %v in %d", tc.late, st.Late, st.LateChunks, wantLate, tc.lateChunks)
+		}
+		// After the 300 ms overrun of chunk 9's wait, chunk 9 leaves at
+		// 1.3 s and every later one a chunk's time after the one before.
 		if tc.late == ms(300) {
 			var at []time.Duration
 			for _, f := range rec.flushes[8:14] {
 				at = append(at, f.at)
 			}
-			if want := []time.Duration{ms(900), ms(1300), ms(1300), ms(1300), ms(1300), ms(1400)}; !slices.Equal(at, want) {
+			if want := []time.Duration{ms(900), ms(1300), ms(1400), ms(1500), ms(1600), ms(1700)}; !slices.Equal(at, want) {
 				t.Errorf("chunks 8 to 13 left at %v, want %v", at, want)
 			}
+		}
+	}
+}
+
+func TestAStreamWhoseClockIsStarvedNeverExceedsItsRateAfterwards(t *testing.T) {
+	// The process is starved for several chunks at a time, again and
+	// again: sleeps overrun by 250 ms to 1.7 s. Over every span from one
+	// flush to a later one at least a chunk's time on, the bytes flushed
+	// are at most what the rate carries in it; from the first byte too.
+	// The lateness is counted, all of it.
+	for _, plan := range []Plan{
+		{Chunk: ChunkSize{128, Bytes}, Rate: 1280},
+		{Chunk: ChunkSize{128, Bytes}, Interval: ms(100)},
+		{Chunk: ChunkSize{128, Bytes}, Interval: ms(100), Rate: 1280},
+		{Chunk: RateChunk(1280), Rate: 1280}, // the rate's own chunks
+	} {
+		late := map[int]time.Duration{3: ms(250), 4: ms(400), 17: 1700 * time.Millisecond, 30: ms(333), 31: ms(333), 32: ms(333)}
+		var want time.Duration
+		for _, d := range late {
+			want += d
+		}
+		clock := &lateClock{fakeClock: fakeClock{now: t0}, late: late}
+		rec := &recorder{clock: &clock.fakeClock}
+		p := NewPacer(context.Background(), rec, rec.flush, plan, clock)
+		if _, err := p.ReadFrom(bytes.NewReader(make([]byte, 6400))); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+		chunk := 128 / 1280.0 // seconds
+		fl := rec.flushes
+		for i := range fl {
+			for j := i + 1; j < len(fl); j++ {
+				span := (fl[j].at - fl[i].at).Seconds()
+				if span < chunk {
+					continue
+				}
+				if bytes := fl[j].total - fl[i].total; float64(bytes) > 1280*span+1e-6 {
+					t.Fatalf("%+v: %d bytes from %v to %v, more than the rate carries in %.3f s", plan, bytes, fl[i].at, fl[j].at, span)
+				}
+			}
+		}
+		if st := p.Stats(); st.Late != want || st.LateChunks != int64(len(late)) {
+			t.Errorf("%+v: counted %v late in %d chunks, want %v in %d", plan, st.Late, st.LateChunks, want, len(late))
+		}
+		if end, least := fl[len(fl)-1].at, 5*time.Second-ms(100)+want; end < least {
+			t.Errorf("%+v: the body ended at %v, before %v: lateness was made up for", plan, end, least)
 		}
 	}
 }

@@ -23,8 +23,10 @@ func TestSchedule(t *testing.T) {
 		{"late wake-ups do not add up: the grid is absolute", ms(100),
 			// each chunk is ready 7 ms after its slot (a late timer and a slow write)
 			[]time.Duration{0, ms(107), ms(207), ms(307)}, []time.Duration{0, ms(107), ms(207), ms(307)}},
-		{"a chunk late by less than an interval keeps the grid", ms(100),
-			[]time.Duration{0, ms(190), ms(190)}, []time.Duration{0, ms(190), ms(200)}},
+		{"a chunk late by at most CatchUp keeps the grid", ms(100),
+			[]time.Duration{0, ms(100) + CatchUp, ms(100) + CatchUp}, []time.Duration{0, ms(100) + CatchUp, ms(200)}},
+		{"a chunk later than that has lost its lateness: no burst follows it", ms(100),
+			[]time.Duration{0, ms(190), ms(190)}, []time.Duration{0, ms(190), ms(290)}},
 		{"a source slower than the pace is not delayed and not followed by a burst", ms(100),
 			[]time.Duration{0, ms(500), ms(500), ms(500)}, []time.Duration{0, ms(500), ms(600), ms(700)}},
 		{"the anchor is the first chunk, not the start of the response", ms(100),

@@ -138,6 +138,10 @@ func (s *Stream) segments(n int) int {
 	return (max(s.open+n, 1)+SegmentSize-1)/SegmentSize - (s.open+SegmentSize-1)/SegmentSize
 }
 
+// maxCatchUp bounds how far a link's stream books its next piece before
+// its time when its Pacer ran late, so that it catches up.
+const maxCatchUp = time.Second
+
 // minIdle is the shortest pause of a source that the link sees: a server's
 // socket buffer hides shorter ones, such as the time a handler takes to
 // read its next block of a file.
