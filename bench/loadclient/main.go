@@ -2,15 +2,21 @@
 // for bench/run. It has three modes:
 //
 //	loadclient streams -url U -streams N -rate R [-interval D] [-pids P,Q]
-//	                   [-clients K -client-rate C]
-//	    N concurrent GETs of U, each read to the end with every Read timed.
-//	    Reports, per stream, the rate from its first byte to its last over
-//	    R; the gaps between successive reads (over D, if given); the time to
-//	    first byte; and, for the server processes P,Q, CPU seconds used and
-//	    the peak of their summed RSS above what they held before. With K
-//	    clients, stream i comes from client i mod K, from a loopback address
-//	    of its own (127.1.x.y), and each client's rate (all its streams'
-//	    bytes, from its first byte to its last) is reported over C.
+//	                   [-clients K -client-rate C] [-ramp D] [-first-due D]
+//	                   [-metrics M]
+//	    N concurrent GETs of U, opened evenly over the ramp (2 s; 0 opens
+//	    them all at once, a storm), each read to the end with every Read
+//	    timed. Reports, per stream, the rate from its first byte to its last
+//	    over R; the gaps between successive reads (over D, if given); the
+//	    time to first byte, and how much later than -first-due it came; and,
+//	    for the server processes P,Q, CPU seconds used and the peak of their
+//	    summed RSS above what they held before. With K clients, stream i
+//	    comes from client i mod K, from a loopback address of its own
+//	    (127.1.x.y), and each client's rate (all its streams' bytes, from
+//	    its first byte to its last) is reported over C. With M, the URL of
+//	    caddy-pace's metrics, it reports the lateness that the server
+//	    counted during the run (caddy_pace_late_seconds_total and
+//	    caddy_pace_late_waits_total).
 //	loadclient throughput -url U [-conc C] [-duration D]
 //	    C workers GET U back to back for D; reports MiB/s.
 //	loadclient ttfb -url U [-n N]
@@ -57,6 +63,8 @@ func main() {
 	size := fs.Int64("size", 0, "the body size every response must have (0: any)")
 	clients := fs.Int("clients", 0, "streams: clients, each from a loopback address of its own (0: one client)")
 	clientRate := fs.Float64("client-rate", 0, "streams: each client's rate in bytes per second, with -clients")
+	firstDue := fs.Duration("first-due", 0, "streams: when the first byte is due after the request, for its lateness")
+	metrics := fs.String("metrics", "", "streams: the server's metrics URL, for the lateness it counted")
 	fs.Parse(os.Args[2:])
 	if mode == "table" {
 		if err := printTable(os.Stdin, os.Stdout); err != nil {
@@ -69,7 +77,8 @@ func main() {
 	var err error
 	switch mode {
 	case "streams":
-		out, err = runStreams(*url, *streams, *rate, *interval, *ramp, parsePids(*pids), *size, *clients, *clientRate)
+		out, err = runStreams(streamsRun{url: *url, n: *streams, rate: *rate, interval: *interval, ramp: *ramp,
+			pids: parsePids(*pids), size: *size, clients: *clients, clientRate: *clientRate, firstDue: *firstDue, metrics: *metrics})
 	case "throughput":
 		out, err = runThroughput(*url, *conc, *duration, *size)
 	case "ttfb":
@@ -207,15 +216,39 @@ type StreamsResult struct {
 	// configured one.
 	Clients         int  `json:",omitempty"`
 	ClientRateRatio Dist `json:",omitzero"`
-	WallSeconds     float64
-	CPUSeconds      float64 // of the server processes, during the run
-	PeakRSSMiB      float64 // the peak of their summed RSS above the start
-	RSSKiBStream    float64 // that, per stream
+	// With a first byte's due time: how much later than it each came.
+	FirstByteLateMs Dist `json:",omitzero"`
+	// With the server's metrics: the lateness it counted during the run.
+	LateSeconds  float64 `json:",omitempty"`
+	LateWaits    float64 `json:",omitempty"`
+	WallSeconds  float64
+	CPUSeconds   float64 // of the server processes, during the run
+	PeakRSSMiB   float64 // the peak of their summed RSS above the start
+	RSSKiBStream float64 // that, per stream
 }
 
-// runStreams runs n streams; it returns an error, with the result, if any
-// stream failed.
-func runStreams(url string, n int, rate float64, interval, ramp time.Duration, pids []int, size int64, clients int, clientRate float64) (*StreamsResult, error) {
+// streamsRun is what the streams mode runs: see the command's doc.
+type streamsRun struct {
+	url            string
+	n              int
+	rate           float64
+	interval, ramp time.Duration
+	pids           []int
+	size           int64
+	clients        int
+	clientRate     float64
+	firstDue       time.Duration
+	metrics        string
+}
+
+// runStreams runs the streams; it returns an error, with the result, if
+// any stream failed.
+func runStreams(run streamsRun) (*StreamsResult, error) {
+	url, n, rate, interval, ramp, pids, size, clients, clientRate := run.url, run.n, run.rate, run.interval, run.ramp, run.pids, run.size, run.clients, run.clientRate
+	late0, err := scrapeLateness(run.metrics)
+	if err != nil {
+		return nil, err
+	}
 	client := newClient(n)
 	var perClient []*http.Client
 	for c := range clients {
@@ -227,7 +260,7 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 	results := make([]*stream, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		if n > 1 {
+		if n > 1 && ramp > 0 {
 			// open the streams evenly over the ramp, so that the listen
 			// queue takes them
 			time.Sleep(time.Until(start.Add(ramp * time.Duration(i) / time.Duration(n))))
@@ -245,11 +278,16 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 	}
 	wg.Wait()
 	res := &StreamsResult{Streams: n, WallSeconds: time.Since(start).Seconds()}
+	late1, err := scrapeLateness(run.metrics)
+	if err != nil {
+		return nil, err
+	}
+	res.LateSeconds, res.LateWaits = late1[0]-late0[0], late1[1]-late0[1]
 	res.CPUSeconds = cpuSeconds(pids) - cpu0
 	peak := mem.stop()
 	res.PeakRSSMiB = peak / (1 << 20)
 	res.RSSKiBStream = peak / 1024 / float64(n)
-	var ratios, gaps, gapRatios, ttfbs []float64
+	var ratios, gaps, gapRatios, ttfbs, firstLate []float64
 	for _, s := range results {
 		if s.failure != "" {
 			if res.Failures == nil {
@@ -260,6 +298,9 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		}
 		res.OK++
 		ttfbs = append(ttfbs, ms(s.ttfb))
+		if run.firstDue > 0 {
+			firstLate = append(firstLate, ms(s.ttfb-run.firstDue))
+		}
 		if r, ok := s.rate(); ok && rate > 0 {
 			ratios = append(ratios, r/rate)
 		}
@@ -272,6 +313,9 @@ func runStreams(url string, n int, rate float64, interval, ramp time.Duration, p
 		}
 	}
 	res.RateRatio, res.GapMs, res.GapRatio, res.TTFBMs = dist(ratios), dist(gaps), dist(gapRatios), dist(ttfbs)
+	if run.firstDue > 0 {
+		res.FirstByteLateMs = dist(firstLate)
+	}
 	if clients > 0 && clientRate > 0 {
 		res.Clients = clients
 		res.ClientRateRatio = dist(clientRates(results, clients, clientRate))
@@ -389,4 +433,38 @@ func runTTFB(url string, n int) (*TTFBResult, error) {
 	}
 	d := dist(ttfbs)
 	return &TTFBResult{MedianMs: d.P50, P99Ms: d.P99}, nil
+}
+
+// scrapeLateness reads caddy_pace_late_seconds_total and
+// caddy_pace_late_waits_total from the metrics at url (zeros if url is
+// empty).
+func scrapeLateness(url string) ([2]float64, error) {
+	var got [2]float64
+	if url == "" {
+		return got, nil
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return got, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return got, fmt.Errorf("metrics: %w", err)
+	}
+	found := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		for i, name := range []string{"caddy_pace_late_seconds_total ", "caddy_pace_late_waits_total "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				if got[i], err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+					return got, fmt.Errorf("metrics: %q: %w", line, err)
+				}
+				found++
+			}
+		}
+	}
+	if found != 2 {
+		return got, fmt.Errorf("metrics: %s has no caddy_pace_late_seconds_total or caddy_pace_late_waits_total", url)
+	}
+	return got, nil
 }

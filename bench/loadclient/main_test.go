@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,7 +53,7 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res, err := runStreams(srv.URL, 5, 5000, 20*time.Millisecond, 10*time.Millisecond, nil, 1000, 0, 0)
+	res, err := runStreams(streamsRun{url: srv.URL, n: 5, rate: 5000, interval: 20 * time.Millisecond, ramp: 10 * time.Millisecond, size: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +66,13 @@ func TestStreamsAgainstAPacedServer(t *testing.T) {
 {"label": "throughput fast 1", "result": {"MiBps": 95}}
 {"label": "ttfb plain", "result": {"MedianMs": 0.2}}
 {"label": "ttfb tick", "result": {"MedianMs": 0.5}}
+{"label": "storm pace 5000", "result": {"Streams": 5000, "OK": 5000, "RateRatio": {"P1": 0.95, "P50": 0.999, "P99": 1.005}, "FirstByteLateMs": {"P50": 12, "P99": 1030}, "LateSeconds": 50, "LateWaits": 900, "CPUSeconds": 10, "RSSKiBStream": 40}}
 `
 	if err := printTable(strings.NewReader(rec), &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| accuracy test 5 | 5 of 5 | -1.00% | +0.00% | +1.00% |", "| fast | 95 (95) | 95.0% |", "| tick | 0.500 ms |"} {
+	for _, want := range []string{"| accuracy test 5 | 5 of 5 | -1.00% | +0.00% | +1.00% |", "| fast | 95 (95) | 95.0% |", "| tick | 0.500 ms |",
+		"| storm pace 5000 | 5000 of 5000 | -5.00% / -0.10% / +0.50% | 12 / 1030 ms | 900 | 0.0100 | 2.0 | 40.0 KiB |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
@@ -91,7 +95,7 @@ func TestClientsAreCountedTogether(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	res, err := runStreams(srv.URL, 4, 5000, 0, time.Millisecond, nil, 10000, 2, 10000)
+	res, err := runStreams(streamsRun{url: srv.URL, n: 4, rate: 5000, ramp: time.Millisecond, size: 10000, clients: 2, clientRate: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +115,10 @@ func TestAShortOrFailedBodyFailsTheRun(t *testing.T) {
 		w.Write(make([]byte, 100))
 	}))
 	defer srv.Close()
-	if res, err := runStreams(srv.URL, 3, 0, 0, 0, nil, 200, 0, 0); err == nil || res.OK != 0 {
+	if res, err := runStreams(streamsRun{url: srv.URL, n: 3, size: 200}); err == nil || res.OK != 0 {
 		t.Errorf("100-byte bodies passed as 200: %+v", res)
 	}
-	if _, err := runStreams(srv.URL+"/missing", 2, 0, 0, 0, nil, 0, 0, 0); err == nil {
+	if _, err := runStreams(streamsRun{url: srv.URL + "/missing", n: 2}); err == nil {
 		t.Error("404s passed")
 	}
 	if _, err := runThroughput(srv.URL, 1, 50*time.Millisecond, 200); err == nil {
@@ -122,5 +126,34 @@ func TestAShortOrFailedBodyFailsTheRun(t *testing.T) {
 	}
 	if _, err := runTTFB(srv.URL+"/missing", 1); err == nil {
 		t.Error("a 404 passed the ttfb run")
+	}
+}
+
+// TestAStormOpensEveryStreamAtOnceAndReportsLateness runs the streams mode
+// with no ramp against a server whose first byte comes 50 ms after the
+// request, due at 20 ms, and whose metrics count lateness as caddy-pace's
+// do.
+func TestAStormOpensEveryStreamAtOnceAndReportsLateness(t *testing.T) {
+	var scrapes atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			late := 1.5 * float64(scrapes.Add(1)-1)
+			fmt.Fprintf(w, "# HELP x\ncaddy_pace_late_seconds_total %g\ncaddy_pace_late_waits_total %g\n", late, 2*late)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		w.Write(bytes.Repeat([]byte("x"), 100))
+	}))
+	defer srv.Close()
+	start := time.Now()
+	res, err := runStreams(streamsRun{url: srv.URL, n: 20, size: 100, firstDue: 20 * time.Millisecond, metrics: srv.URL + "/metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("20 streams at once took %v: they were not opened at once", took)
+	}
+	if res.FirstByteLateMs.P50 < 29 || res.LateSeconds != 1.5 || res.LateWaits != 3 {
+		t.Errorf("first bytes late by %+v ms, lateness %v s in %v waits; want at least 30 ms, 1.5 s in 3", res.FirstByteLateMs, res.LateSeconds, res.LateWaits)
 	}
 }

@@ -31,7 +31,7 @@ func printTable(r io.Reader, w io.Writer) error {
 		}
 		f := strings.Fields(rec.Label)
 		switch f[0] {
-		case "accuracy", "gaps", "links":
+		case "accuracy", "gaps", "links", "memory", "storm":
 			var s StreamsResult
 			if err := json.Unmarshal(rec.Result, &s); err != nil {
 				return err
@@ -60,6 +60,9 @@ func printTable(r io.Reader, w io.Writer) error {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, label := range streamLabels {
 		s := streams[label]
+		if strings.HasPrefix(label, "storm ") {
+			continue
+		}
 		per1000 := s.CPUSeconds / float64(s.Streams) * 1000
 		fmt.Fprintf(w, "| %s | %d of %d | %s | %s | %s | %.0f / %.0f / %.0f ms | %.2f | %.0f / %.0f ms | %.1f | %.1f KiB |\n",
 			label, s.OK, s.Streams, pct(s.RateRatio.P1), pct(s.RateRatio.P50), pct(s.RateRatio.P99),
@@ -70,6 +73,19 @@ func printTable(r io.Reader, w io.Writer) error {
 	for _, label := range streamLabels {
 		if s := streams[label]; s.Clients > 0 {
 			fmt.Fprintf(w, "%s| %s | %d | %s | %s | %s |\n", header, label, s.Clients, pct(s.ClientRateRatio.P1), pct(s.ClientRateRatio.P50), pct(s.ClientRateRatio.P99))
+			header = ""
+		}
+	}
+	if header == "" {
+		fmt.Fprintln(w)
+	}
+	header = "| storm: all streams at once | streams whole | rate from the first byte p1 / p50 / p99 | first byte late p50 / p99 | late waits the server counted | late s per stream | CPU s per 1,000 streams | peak RSS per stream |\n|---|---|---|---|---|---|---|---|\n"
+	for _, label := range streamLabels {
+		if s := streams[label]; strings.HasPrefix(label, "storm ") {
+			fmt.Fprintf(w, "%s| %s | %d of %d | %s / %s / %s | %.0f / %.0f ms | %.0f | %.4f | %.1f | %.1f KiB |\n", header,
+				label, s.OK, s.Streams, pct(s.RateRatio.P1), pct(s.RateRatio.P50), pct(s.RateRatio.P99),
+				s.FirstByteLateMs.P50, s.FirstByteLateMs.P99, s.LateWaits, s.LateSeconds/float64(s.Streams),
+				s.CPUSeconds/float64(s.Streams)*1000, s.RSSKiBStream)
 			header = ""
 		}
 	}
