@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,11 +42,27 @@ type linksHolder struct{ *pacing.Links }
 
 func (linksHolder) Destruct() error { return nil }
 
-// connKey is the context key of a connection's *pacing.Conn.
+// connKey is the context key of a connection's *connSlot.
 type connKey struct{}
 
+// A connSlot holds a TCP connection's pacing.Conn, made when a network
+// first serves a request on it: a site that paces some routes on a network
+// and others not costs its other connections 40 bytes each, not a Conn's
+// two windows.
+type connSlot struct {
+	opened time.Time
+	once   sync.Once
+	conn   *pacing.Conn
+}
+
+// get returns the slot's Conn, opened when the server accepted it.
+func (s *connSlot) get() *pacing.Conn {
+	s.once.Do(func() { s.conn = pacing.NewConn(s.opened) })
+	return s.conn
+}
+
 // provisionNetwork takes the links, and has the server give every new
-// connection a pacing.Conn, opened when the server accepted it.
+// connection a slot for its pacing.Conn, opened when the server accepted it.
 func (h *Handler) provisionNetwork(ctx caddy.Context) error {
 	v, _, err := sharedLinks.LoadOrNew(sharedLinksKey, func() (caddy.Destructor, error) {
 		return linksHolder{pacing.NewLinks(maxIdleLinks)}, nil
@@ -59,7 +76,7 @@ func (h *Handler) provisionNetwork(ctx caddy.Context) error {
 			if ctx.Value(connKey{}) != nil { // another pace registered it
 				return ctx
 			}
-			return context.WithValue(ctx, connKey{}, pacing.NewConn(time.Now()))
+			return context.WithValue(ctx, connKey{}, &connSlot{opened: time.Now()})
 		})
 	}
 	return nil
@@ -145,8 +162,8 @@ func clientAddress(r *http.Request) string {
 // its context since the server accepted it; or an HTTP/3 request's QUIC
 // connection's (quicConns); nil if neither is known.
 func connOf(r *http.Request, now time.Time) *pacing.Conn {
-	if conn, ok := r.Context().Value(connKey{}).(*pacing.Conn); ok {
-		return conn
+	if slot, ok := r.Context().Value(connKey{}).(*connSlot); ok {
+		return slot.get()
 	}
 	if r.ProtoMajor == 3 {
 		return quicConns.conn(r, now)
