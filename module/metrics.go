@@ -23,8 +23,8 @@ var paceMetrics = struct {
 	inFlight:  prometheus.NewGauge(prometheus.GaugeOpts(metricOpts("streams_in_flight", "Paced response bodies being sent now."))),
 	waited:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("wait_seconds_total", "Time paced responses spent waiting for their chunks' slots."))),
 	resets:    prometheus.NewCounter(prometheus.CounterOpts(metricOpts("resets_total", "Paced responses cut on purpose by reset."))),
-	late:      prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_seconds_total", "Time paced chunks left past their slots, from wake-ups more than 1 ms late: how far the machine ran behind. Streams do not make it up."))),
-	lateWaits: prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_waits_total", "Waits for a chunk's slot that woke more than 1 ms late."))),
+	late:      prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_seconds_total", "Time paced chunks left past their slots, from wake-ups more than 2 ms late: how far the machine ran behind. Streams do not make it up."))),
+	lateWaits: prometheus.NewCounter(prometheus.CounterOpts(metricOpts("late_waits_total", "Waits for a chunk's slot that woke more than 2 ms late."))),
 }
 
 // metricOpts names a metric caddy_pace_<name>.
