@@ -139,9 +139,7 @@ func (p *pipe) enqueueFresh(now, sent time.Time, cost float64, packets int, forc
 	// (A piece of no new packet fills the last one sent, which took its
 	// place in the queue: its bytes take their time on the link.)
 	b = &booking{q: q, sent: off, cost: cost, packets: admitted}
-	q.entries = append(q.entries, nil)
-	copy(q.entries[i+1:], q.entries[i:])
-	q.entries[i] = b
+	q.insert(b, i)
 	p.recarry(i)
 	if !fresh {
 		q.joined(b, i)

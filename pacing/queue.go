@@ -1,6 +1,7 @@
 package pacing
 
 import (
+	"sort"
 	"sync/atomic"
 	"time"
 )
@@ -53,6 +54,9 @@ type booking struct {
 	packets    int
 	start, end atomic.Int64 // nanoseconds from q.base
 	after      carriage     // where the link stands once it has carried the piece
+	// cum is what the queue's bookings up to this one hold in all, in
+	// the queue's unit (see held), counted from the queue's first.
+	cum float64
 }
 
 // startTime and endTime are when the link starts and ends carrying the
@@ -76,6 +80,7 @@ type queue struct {
 	bytes   bool
 	entries []*booking // by sent, oldest first
 	gone    carriage   // where the link stands after the bookings let go
+	goneCum float64    // what the bookings let go held in all (see booking.cum)
 	drops   int        // packets dropped, for tests
 	// The newest booking of a piece learnt of late: when it was sent, what
 	// waited in the queue once it had joined, and how long it waited; see
@@ -106,28 +111,56 @@ func (q *queue) place(off int64) int {
 // held is what waits in the queue at off of the bookings before i, in its
 // unit: the packets that have not left the link yet, the one being carried
 // among them, as a packet-level link counts them; or the bytes not carried
-// yet.
+// yet. First in first out, the link ends carrying them in order, and each
+// starts once the one before has ended: the first not ended by off may be
+// under way, and every one after it waits whole, as the running totals
+// (booking.cum) count them. So held takes a search, not a walk through the
+// queue.
 func (q *queue) held(i int, off int64) float64 {
-	held := 0.0
-	for j := i - 1; j >= 0; j-- {
-		b := q.entries[j]
-		end := b.end.Load()
-		if end <= off {
-			break // first in first out: the ones before it ended sooner
-		}
-		start := b.start.Load()
-		switch {
-		case start >= off && q.bytes:
-			held += b.cost
-		case start >= off:
-			held += float64(b.packets)
-		case q.bytes:
-			held += b.cost * float64(end-off) / float64(end-start)
-		default: // packet k leaves at start + (end-start)(k+1)/packets
-			held += float64(b.packets - int(int64(b.packets)*(off-start)/(end-start)))
-		}
+	k := sort.Search(i, func(j int) bool { return q.entries[j].end.Load() > off })
+	if k == i {
+		return 0
+	}
+	b := q.entries[k]
+	held := q.cumBefore(i) - b.cum // k+1 to i-1, whole
+	start, end := b.start.Load(), b.end.Load()
+	switch {
+	case start >= off:
+		held += q.unit(b)
+	case q.bytes:
+		held += b.cost * float64(end-off) / float64(end-start)
+	default: // packet k leaves at start + (end-start)(k+1)/packets
+		held += float64(b.packets - int(int64(b.packets)*(off-start)/(end-start)))
 	}
 	return held
+}
+
+// unit is what b holds in the queue's unit: packets, or bytes.
+func (q *queue) unit(b *booking) float64 {
+	if q.bytes {
+		return b.cost
+	}
+	return float64(b.packets)
+}
+
+// cumBefore is what the bookings before i hold in all (see booking.cum).
+func (q *queue) cumBefore(i int) float64 {
+	if i == 0 {
+		return q.goneCum
+	}
+	return q.entries[i-1].cum
+}
+
+// insert puts b at i, and counts it in the running totals.
+func (q *queue) insert(b *booking, i int) {
+	u := q.unit(b)
+	b.cum = q.cumBefore(i) + u
+	q.entries = append(q.entries, nil)
+	copy(q.entries[i+1:], q.entries[i:])
+	q.entries[i] = b
+	for _, later := range q.entries[i+1:] {
+		later.cum += u
+	}
 }
 
 // room is how many of packets (costing cost) a booking sent at off before
@@ -168,8 +201,9 @@ func (q *queue) letGo(off int64) {
 		i++
 	}
 	if i > 0 {
-		q.gone = q.entries[i-1].after
-		q.entries = append(q.entries[:0], q.entries[i:]...)
+		q.gone, q.goneCum = q.entries[i-1].after, q.entries[i-1].cum
+		clear(q.entries[:i]) // let the collector have them
+		q.entries = q.entries[i:]
 	}
 }
 
