@@ -319,7 +319,7 @@ const synTimeout = time.Second
 func (l *Link) control(p *pipe, t time.Time, back time.Duration) *booking {
 	timeout := synTimeout
 	for try := 1; ; try++ {
-		if b, _ := p.enqueueFresh(t, t, controlPacket, 1, try == 6, back, true); b != nil {
+		if b, _ := p.enqueue(t, t, controlPacket, 1, try == 6, back, true); b != nil {
 			return b
 		}
 		t = t.Add(timeout)

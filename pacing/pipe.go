@@ -110,17 +110,12 @@ func (p *pipe) longestWait() (time.Duration, bool) {
 // the pipe's queue, after everything sent before it and before everything
 // sent after it, which it pushes on. The packets that find the queue full
 // are dropped, the piece's last ones, unless force (a retransmission, which
-// this model never loses). It returns the booking, nil if every packet was
-// dropped, and how many were. Bookings that ended more than back before now
-// are let go: nothing sent since can go before them.
-func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force bool, back time.Duration) (b *booking, dropped int) {
-	return p.enqueueFresh(now, sent, cost, packets, force, back, false)
-}
-
-// enqueueFresh is enqueue for a booking that is fresh (sent as it is
-// booked, not a piece its Pacer learns of late): its drops count on the
-// queue holding what it held for the newest booking (see queue.room).
-func (p *pipe) enqueueFresh(now, sent time.Time, cost float64, packets int, force bool, back time.Duration, fresh bool) (b *booking, dropped int) {
+// this model never loses). A fresh piece (sent as it is booked, not one its
+// Pacer learns of late) counts on the queue holding what it held for the
+// newest booking (see queue.room). It returns the booking, nil if every
+// packet was dropped, and how many were. Bookings that ended more than back
+// before now are let go: nothing sent since can go before them.
+func (p *pipe) enqueue(now, sent time.Time, cost float64, packets int, force bool, back time.Duration, fresh bool) (b *booking, dropped int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := p.q

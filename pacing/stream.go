@@ -253,7 +253,7 @@ func (s *Stream) reserveQueued(now time.Time, n int, wait time.Duration) time.Du
 		ready = s.win.open(ready, p, rtt)
 	}
 	fresh := ready.After(now.Add(-delay - 2*minIdle)) // sent as it is booked, not learnt of late
-	b, dropped := s.pipe.enqueueFresh(now, ready, cost, p, false, back, fresh)
+	b, dropped := s.pipe.enqueue(now, ready, cost, p, false, back, fresh)
 	end := ready
 	if b != nil {
 		end = b.endTime()
@@ -296,7 +296,7 @@ func (s *Stream) recoverQueued(now, end time.Time, tail bool, lost int, rtt, bac
 		}
 		seen = end.Add(max(2*srtt, minRTO))
 	}
-	b, _ := s.pipe.enqueue(now, seen, float64(lost*PacketSize), lost, true, back)
+	b, _ := s.pipe.enqueue(now, seen, float64(lost*PacketSize), lost, true, back, false)
 	again := b.endTime()
 	s.queued, s.queuedEnd = b, again
 	if s.win != nil {

@@ -244,49 +244,48 @@ type streamsRun struct {
 // runStreams runs the streams; it returns an error, with the result, if
 // any stream failed.
 func runStreams(run streamsRun) (*StreamsResult, error) {
-	url, n, rate, interval, ramp, pids, size, clients, clientRate := run.url, run.n, run.rate, run.interval, run.ramp, run.pids, run.size, run.clients, run.clientRate
 	late0, err := scrapeLateness(run.metrics)
 	if err != nil {
 		return nil, err
 	}
-	client := newClient(n)
+	client := newClient(run.n)
 	var perClient []*http.Client
-	for c := range clients {
-		perClient = append(perClient, clientFrom(c, (n+clients-1)/clients))
+	for c := range run.clients {
+		perClient = append(perClient, clientFrom(c, (run.n+run.clients-1)/run.clients))
 	}
-	mem := startSampling(pids)
-	cpu0 := cpuSeconds(pids)
+	mem := startSampling(run.pids)
+	cpu0 := cpuSeconds(run.pids)
 	start := time.Now()
-	results := make([]*stream, n)
+	results := make([]*stream, run.n)
 	var wg sync.WaitGroup
-	for i := range n {
-		if n > 1 && ramp > 0 {
+	for i := range run.n {
+		if run.n > 1 && run.ramp > 0 {
 			// open the streams evenly over the ramp, so that the listen
 			// queue takes them
-			time.Sleep(time.Until(start.Add(ramp * time.Duration(i) / time.Duration(n))))
+			time.Sleep(time.Until(start.Add(run.ramp * time.Duration(i) / time.Duration(run.n))))
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			began, c := time.Since(start), client
-			if clients > 0 {
-				c = perClient[i%clients]
+			if run.clients > 0 {
+				c = perClient[i%run.clients]
 			}
-			results[i] = fetch(c, url, false, size)
+			results[i] = fetch(c, run.url, false, run.size)
 			results[i].began = began
 		}()
 	}
 	wg.Wait()
-	res := &StreamsResult{Streams: n, WallSeconds: time.Since(start).Seconds()}
+	res := &StreamsResult{Streams: run.n, WallSeconds: time.Since(start).Seconds()}
 	late1, err := scrapeLateness(run.metrics)
 	if err != nil {
 		return nil, err
 	}
 	res.LateSeconds, res.LateWaits = late1[0]-late0[0], late1[1]-late0[1]
-	res.CPUSeconds = cpuSeconds(pids) - cpu0
+	res.CPUSeconds = cpuSeconds(run.pids) - cpu0
 	peak := mem.stop()
 	res.PeakRSSMiB = peak / (1 << 20)
-	res.RSSKiBStream = peak / 1024 / float64(n)
+	res.RSSKiBStream = peak / 1024 / float64(run.n)
 	var ratios, gaps, gapRatios, ttfbs, firstLate []float64
 	for _, s := range results {
 		if s.failure != "" {
@@ -301,14 +300,14 @@ func runStreams(run streamsRun) (*StreamsResult, error) {
 		if run.firstDue > 0 {
 			firstLate = append(firstLate, ms(s.ttfb-run.firstDue))
 		}
-		if r, ok := s.rate(); ok && rate > 0 {
-			ratios = append(ratios, r/rate)
+		if r, ok := s.rate(); ok && run.rate > 0 {
+			ratios = append(ratios, r/run.rate)
 		}
 		for i := 1; i < len(s.reads); i++ {
 			g := s.reads[i] - s.reads[i-1]
 			gaps = append(gaps, ms(g))
-			if interval > 0 {
-				gapRatios = append(gapRatios, float64(g)/float64(interval))
+			if run.interval > 0 {
+				gapRatios = append(gapRatios, float64(g)/float64(run.interval))
 			}
 		}
 	}
@@ -316,12 +315,12 @@ func runStreams(run streamsRun) (*StreamsResult, error) {
 	if run.firstDue > 0 {
 		res.FirstByteLateMs = dist(firstLate)
 	}
-	if clients > 0 && clientRate > 0 {
-		res.Clients = clients
-		res.ClientRateRatio = dist(clientRates(results, clients, clientRate))
+	if run.clients > 0 && run.clientRate > 0 {
+		res.Clients = run.clients
+		res.ClientRateRatio = dist(clientRates(results, run.clients, run.clientRate))
 	}
-	if res.OK < n {
-		return res, fmt.Errorf("%d of %d streams failed: %v", n-res.OK, n, res.Failures)
+	if res.OK < run.n {
+		return res, fmt.Errorf("%d of %d streams failed: %v", run.n-res.OK, run.n, res.Failures)
 	}
 	return res, nil
 }
