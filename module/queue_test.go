@@ -58,7 +58,10 @@ func TestARequestBehindATransferWaitsForTheQueue(t *testing.T) {
 		what string
 		took time.Duration
 	}{{"a download", behindDownload}, {"an upload", behindUpload}} {
-		if tc.took < idle+400*time.Millisecond {
+		// Behind the download it waited about 720 ms in most runs and
+		// 470-490 ms in a few (how full the queue is 3 s in depends on
+		// when HyStart ended slow start); a fair queue gives it 110 ms.
+		if tc.took < idle+250*time.Millisecond {
 			t.Errorf("behind %s it took %v, hardly more than on the idle link (%v): it did not wait in the queue", tc.what, tc.took, idle)
 		}
 	}
