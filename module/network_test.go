@@ -258,8 +258,13 @@ func TestTwoDownloadsOfOneClientShareItsLink(t *testing.T) {
 			if queue == "fair" && (share < 45 || share > 55) {
 				t.Errorf("shares %.1f%% and %.1f%%, want 50/50 ± 5%%", share, 100-share)
 			}
+			// The window is counted by when the client read, not when the
+			// bytes arrived: a reader the scheduler runs late at the 1 s
+			// mark counts bytes that came before it. 3% is 60 ms of the
+			// link; the exact rate is held on a fake clock in pacing/.
+			// CI once saw 101.1% here with a 1% margin.
 			for _, n := range []int64{got[0] + got[1], got[2]} {
-				if sum := float64(n) / payload; sum < 0.95 || sum > 1.01 {
+				if sum := float64(n) / payload; sum < 0.95 || sum > 1.03 {
 					t.Errorf("a link carried %d bytes of payload in 2 s, want %.0f", n, payload)
 				}
 			}
