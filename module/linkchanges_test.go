@@ -121,24 +121,28 @@ func TestALinkChangesOnItsOwn(t *testing.T) {
 	if st := lab.linkState("test-b"); st.Options["preset"] != "slow-4g" || st.Changed != nil || st.Streams != 1 {
 		t.Errorf("GET test-b: %+v, want the network's slow-4g, one stream", st)
 	}
-	sleepUntil(at(3000))
+	sleepUntil(at(3500))
 	lab.change("lab", `{"preset": "fast-4g"}`)
-	sleepUntil(at(4000))
+	sleepUntil(at(5300))
 	lab.changeLink("test-a", "")
 	if st := lab.linkState("test-a"); st.Options["preset"] != "fast-4g" || st.Changed != nil {
 		t.Errorf("GET test-a after its DELETE: %+v, want the network's fast-4g", st)
 	}
-	sleepUntil(at(5000))
+	sleepUntil(at(6300))
 
+	// Each window holds 1.4 s of 3g or more: 3g arrives in pieces of
+	// three packets (4,344 bytes, 7% of a second of it), so a window of
+	// 0.7 s counted 9 or 10 of them by where its edges fell, −7.4% or
+	// +2.9%, and one piece more or less would have been out of bounds.
 	rates := []struct {
 		what      string
 		got, want float64
 	}{
-		{"test-a, its own 3g", a.rate(at(2100), at(3000)), payloadRate(62_500)},
-		{"test-b beside it, the network's slow-4g", b.rate(at(2100), at(3000)), payloadRate(slow4G)},
-		{"test-a, its own 3g, after the network went fast-4g", a.rate(at(3300), at(4000)), payloadRate(62_500)},
-		{"test-b, the network's fast-4g", b.rate(at(3300), at(4000)), payloadRate(fast4G)},
-		{"test-a after its DELETE, the network's fast-4g", a.rate(at(4400), at(5000)), payloadRate(fast4G)},
+		{"test-a, its own 3g", a.rate(at(2100), at(3500)), payloadRate(62_500)},
+		{"test-b beside it, the network's slow-4g", b.rate(at(2100), at(3500)), payloadRate(slow4G)},
+		{"test-a, its own 3g, after the network went fast-4g", a.rate(at(3800), at(5300)), payloadRate(62_500)},
+		{"test-b, the network's fast-4g", b.rate(at(3800), at(5000)), payloadRate(fast4G)},
+		{"test-a after its DELETE, the network's fast-4g", a.rate(at(5700), at(6300)), payloadRate(fast4G)},
 	}
 	for _, r := range rates {
 		t.Logf("%s: %.0f B/s (%.0f)", r.what, r.got, r.want)
