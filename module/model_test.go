@@ -2,7 +2,6 @@ package pace
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -116,21 +115,15 @@ func TestShareSplitsOneRateFairlyBetweenStreams(t *testing.T) {
 	// a chunk or two; 5 KiB chunks are 1.7% of the 3 s window each (the
 	// default, 100 ms of the rate, would be 3.3%).
 	base := pacedProxy(t, "pace {\n rate 100KiB\n chunk 5KiB\n share {remote_host}\n}")
-	const window = 3 * time.Second
+	// Counted from 1 s on, once both streams run: the one that starts
+	// first has the rate to itself until the other comes.
+	const from, window = time.Second, 3 * time.Second
 	var got [2]int64
 	var wg sync.WaitGroup
 	for i := range got {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), window)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/bytes/"+strconv.Itoa(10<<20), nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			got[i], _ = io.Copy(io.Discard, resp.Body)
+			atFrom, atEnd := readFor(t, http.DefaultClient, base+"/bytes/"+strconv.Itoa(10<<20), from, from+window)
+			got[i] = atEnd - atFrom
 		})
 	}
 	wg.Wait()
