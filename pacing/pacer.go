@@ -239,10 +239,10 @@ func (p *Pacer) wait(n int, first bool) error {
 	now := p.clock.Now()
 	if o, ok := p.budget.(opener); ok {
 		for d := o.Open(now, n); d > 0; d = o.Open(now, n) {
-			if err := p.sleep(d, now); err != nil || p.stats.Deadline {
+			var err error
+			if now, err = p.sleep(d, now); err != nil || p.stats.Deadline {
 				return err
 			}
-			now = p.clock.Now()
 		}
 	}
 	var d, gap time.Duration
@@ -260,7 +260,7 @@ func (p *Pacer) wait(n int, first bool) error {
 	if first && d > 0 && p.plan.Jitter > 0 {
 		d += p.jitter(gap)
 	}
-	if err := p.sleep(d, now); err != nil || p.settler == nil || p.stats.Deadline {
+	if _, err := p.sleep(d, now); err != nil || p.settler == nil || p.stats.Deadline {
 		return err
 	}
 	slept, past, err := settle(p.ctx, p.clock, p.settler, p.plan.Deadline)
@@ -270,20 +270,22 @@ func (p *Pacer) wait(n int, first bool) error {
 }
 
 // sleep waits d from now, or until the plan's deadline, whichever is sooner;
-// at the deadline, pacing ends.
-// It counts how late it woke.
-func (p *Pacer) sleep(d time.Duration, now time.Time) error {
+// at the deadline, pacing ends. It counts how late it woke, and returns
+// when that was (now, if it did not sleep).
+func (p *Pacer) sleep(d time.Duration, now time.Time) (time.Time, error) {
 	slept, past, err := sleepBounded(p.ctx, p.clock, d, now, p.plan.Deadline)
 	p.stats.Waited += slept
 	p.stats.Deadline = p.stats.Deadline || past
-	if slept > 0 && err == nil {
-		if late := p.clock.Now().Sub(now.Add(slept)); late > CatchUp {
-			p.stats.Late += late
-			p.stats.LateChunks++
-			p.sched.lost(late)
-		}
+	if slept == 0 || err != nil {
+		return now, err
 	}
-	return err
+	woke := p.clock.Now()
+	if late := woke.Sub(now.Add(slept)); late > CatchUp {
+		p.stats.Late += late
+		p.stats.LateChunks++
+		p.sched.lost(late)
+	}
+	return woke, nil
 }
 
 // jitter returns how far to move the current chunk from its slot: a random
